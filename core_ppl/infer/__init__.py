@@ -1,0 +1,18 @@
+"""Inference on core_ppl models: NUTS/HMC (MCMC), SVI, Predictive."""
+
+from core_ppl.infer.initialization import (
+    init_to_median,
+    init_to_sample,
+    init_to_uniform,
+    init_to_value,
+)
+from core_ppl.infer.util import log_density, potential_energy
+
+__all__ = [
+    "init_to_median",
+    "init_to_sample",
+    "init_to_uniform",
+    "init_to_value",
+    "log_density",
+    "potential_energy",
+]

@@ -1,0 +1,78 @@
+"""Initialisation strategies: where a sampler or optimiser starts.
+
+A strategy is a function ``strategy(site) -> constrained value`` used as the
+``substitute_fn`` of :class:`~core_ppl.handlers.substitute` while the model runs
+under :class:`~core_ppl.handlers.seed` (which gives each site its
+``kwargs["rng_key"]``). Called with keyword arguments only, each returns a
+configured strategy, so both ``init_to_median`` and
+``init_to_median(num_samples=31)`` can be passed.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from core_ppl.distributions.transforms import biject_to
+
+__all__ = ["init_to_median", "init_to_sample", "init_to_uniform", "init_to_value"]
+
+
+def _is_latent(site):
+    return site["type"] == "sample" and not site["is_observed"]
+
+
+def init_to_uniform(site=None, radius=2.0):
+    """Start each latent uniformly in ``(-radius, radius)`` on the
+    unconstrained space (Stan's default, radius 2)."""
+    if site is None:
+        return partial(init_to_uniform, radius=radius)
+    if not _is_latent(site) or site["value"] is not None:
+        return None
+    fn = site["fn"]
+    transform = biject_to(fn.support)
+    shape = fn.shape(site["kwargs"].get("sample_shape", ()))
+    unconstrained_shape = transform.inverse_shape(shape)
+    key = site["kwargs"]["rng_key"]
+    unconstrained = jax.random.uniform(
+        key, unconstrained_shape, minval=-radius, maxval=radius
+    )
+    return transform(unconstrained)
+
+
+def init_to_sample(site=None):
+    """Start each latent at a draw from its prior."""
+    if site is None:
+        return init_to_sample
+    if not _is_latent(site) or site["value"] is not None:
+        return None
+    return site["fn"].sample(
+        site["kwargs"]["rng_key"], site["kwargs"].get("sample_shape", ())
+    )
+
+
+def init_to_median(site=None, num_samples=15):
+    """Start each latent at the elementwise median of ``num_samples`` prior
+    draws: a robust central point that exists for heavy-tailed priors."""
+    if site is None:
+        return partial(init_to_median, num_samples=num_samples)
+    if not _is_latent(site) or site["value"] is not None:
+        return None
+    sample_shape = (num_samples,) + tuple(site["kwargs"].get("sample_shape", ()))
+    draws = site["fn"].sample(site["kwargs"]["rng_key"], sample_shape)
+    return jnp.median(draws, axis=0)
+
+
+def init_to_value(site=None, values=None):
+    """Start at the given constrained ``values`` (a dict by site name); other
+    latents start as :func:`init_to_uniform`."""
+    values = {} if values is None else values
+    if site is None:
+        return partial(init_to_value, values=values)
+    if not _is_latent(site) or site["value"] is not None:
+        return None
+    if site["name"] in values:
+        return jnp.asarray(values[site["name"]])
+    return init_to_uniform(site)

@@ -1,0 +1,398 @@
+"""The one bridge from a model to arrays.
+
+Inference algorithms never look inside a model; they call the functions here:
+
+* :func:`log_density` runs the model with given (constrained) site values and
+  sums the log probabilities of its sample sites, honouring ``scale`` and
+  ``mask``.
+* :func:`potential_energy` is the negative log density over *unconstrained*
+  latent values, including the log-Jacobians of the bijections from
+  unconstrained space (``biject_to``), the target of HMC/NUTS (NumPyro paper,
+  section 3).
+* :func:`constrain_fn` maps unconstrained values back to the model's support.
+* :func:`initialize_model` finds a finite starting point and packages the
+  above as closures.
+
+All of them are pure functions of ``(model, model_args, model_kwargs,
+params)`` so that a jitted sampler can take the data as traced arguments and
+keep ``model`` static: the compiled program is then reused for new data of the
+same shapes.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from core_ppl.distributions.transforms import biject_to
+from core_ppl.handlers import seed, substitute, trace
+from core_ppl.infer.initialization import init_to_uniform
+
+__all__ = [
+    "ModelInfo",
+    "ParamInfo",
+    "constrain_fn",
+    "find_valid_initial_params",
+    "initialize_model",
+    "log_density",
+    "merge_model_args",
+    "potential_energy",
+    "split_model_args",
+    "unconstrain_fn",
+]
+
+
+class ParamInfo(NamedTuple):
+    """A starting point of inference.
+
+    z : dict
+        Unconstrained values of the latent sites.
+    potential_energy : array
+        The potential energy at ``z``.
+    z_grad : dict
+        Its gradient, same structure as ``z``.
+    """
+
+    z: dict
+    potential_energy: jax.Array
+    z_grad: dict
+
+
+class ModelInfo(NamedTuple):
+    """What :func:`initialize_model` returns.
+
+    param_info : ParamInfo
+        The initial point.
+    potential_fn : callable
+        ``potential_fn(z) -> scalar``, closed over the model's arguments.
+    postprocess_fn : callable
+        ``postprocess_fn(z) -> dict`` of constrained values and deterministic
+        sites.
+    model_trace : dict
+        A trace of the model at the initial point.
+    """
+
+    param_info: ParamInfo
+    potential_fn: Callable
+    postprocess_fn: Callable
+    model_trace: dict
+
+
+# --- log densities -------------------------------------------------------------
+
+
+def _site_log_prob(site, log_det=None):
+    log_prob = site["fn"].log_prob(site["value"])
+    if log_det is not None:
+        log_prob = log_prob + log_det
+    if site["scale"] is not None:
+        log_prob = site["scale"] * log_prob
+    return jnp.sum(log_prob)
+
+
+def _trace_log_joint(model_trace, log_dets=None):
+    log_dets = {} if log_dets is None else log_dets
+    log_joint = jnp.zeros(())
+    for name, site in model_trace.items():
+        if site["type"] == "sample":
+            log_joint = log_joint + _site_log_prob(site, log_dets.get(name))
+    return log_joint
+
+
+def log_density(model, model_args, model_kwargs, params):
+    """Log joint density of ``model`` with sites set to ``params``.
+
+    Parameters
+    ----------
+    model : callable
+    model_args : tuple
+    model_kwargs : dict
+    params : dict
+        Constrained values of (some) sample or param sites, by name.
+
+    Returns
+    -------
+    log_joint : array, shape ()
+    model_trace : dict
+        The trace of the run, e.g. to read the values of other sites.
+    """
+    model_kwargs = {} if model_kwargs is None else model_kwargs
+    model_trace = trace(substitute(model, data=params)).get_trace(
+        *model_args, **model_kwargs
+    )
+    return _trace_log_joint(model_trace), model_trace
+
+
+def _constrained_trace(model, model_args, model_kwargs, params):
+    """Run the model with latent sites set to ``biject_to(support)(params)``.
+
+    Returns the trace and the log-Jacobian of each transformed site.
+    """
+    model_kwargs = {} if model_kwargs is None else model_kwargs
+    log_dets = {}
+
+    def constrain_site(site):
+        name = site["name"]
+        if site["type"] != "sample" or site["is_observed"] or name not in params:
+            return None
+        transform = biject_to(site["fn"].support)
+        unconstrained = params[name]
+        value = transform(unconstrained)
+        log_dets[name] = transform.log_abs_det_jacobian(unconstrained, value)
+        return value
+
+    model_trace = trace(substitute(model, substitute_fn=constrain_site)).get_trace(
+        *model_args, **model_kwargs
+    )
+    return model_trace, log_dets
+
+
+def potential_energy(model, model_args, model_kwargs, params):
+    """Negative log joint over unconstrained latent ``params``, with the
+    log-Jacobians of the transforms (so HMC samples the right density)."""
+    model_trace, log_dets = _constrained_trace(model, model_args, model_kwargs, params)
+    return -_trace_log_joint(model_trace, log_dets)
+
+
+def constrain_fn(model, model_args, model_kwargs, params, return_deterministic=False):
+    """Map unconstrained latent ``params`` to the model's support.
+
+    With ``return_deterministic=True`` the values of ``deterministic`` sites
+    are included.
+    """
+    model_trace, _ = _constrained_trace(model, model_args, model_kwargs, params)
+    return {
+        name: site["value"]
+        for name, site in model_trace.items()
+        if name in params or (return_deterministic and site["type"] == "deterministic")
+    }
+
+
+def unconstrain_fn(model, model_args, model_kwargs, params):
+    """Map constrained latent ``params`` to unconstrained space."""
+    model_kwargs = {} if model_kwargs is None else model_kwargs
+    model_trace = trace(substitute(model, data=params)).get_trace(
+        *model_args, **model_kwargs
+    )
+    return {
+        name: biject_to(model_trace[name]["fn"].support).inv(value)
+        for name, value in params.items()
+    }
+
+
+# --- initialisation ------------------------------------------------------------
+
+
+def _latent_sites(model_trace):
+    return {
+        name: site
+        for name, site in model_trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+
+
+def _init_attempt(rng_key, model, model_args, model_kwargs, init_strategy):
+    """Draw one candidate starting point; return it with its potential and
+    gradient."""
+    model_kwargs = {} if model_kwargs is None else model_kwargs
+    seeded = substitute(seed(model, rng_seed=rng_key), substitute_fn=init_strategy)
+    model_trace = trace(seeded).get_trace(*model_args, **model_kwargs)
+    z = {
+        name: biject_to(site["fn"].support).inv(site["value"])
+        for name, site in _latent_sites(model_trace).items()
+    }
+    energy, grad = jax.value_and_grad(
+        partial(potential_energy, model, model_args, model_kwargs)
+    )(z)
+    return z, energy, grad
+
+
+def _is_finite_point(energy, grad):
+    leaves = [energy] + jax.tree_util.tree_leaves(grad)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def find_valid_initial_params(
+    rng_key, model, model_args=(), model_kwargs=None, init_strategy=init_to_uniform,
+    max_tries=100,
+):
+    """Try up to ``max_tries`` starting points until the potential and its
+    gradient are finite (Stan retries 100 times). Pure and jittable.
+
+    Returns
+    -------
+    param_info : ParamInfo
+    is_valid : bool array, shape ()
+    """
+
+    def attempt(key):
+        return _init_attempt(key, model, model_args, model_kwargs, init_strategy)
+
+    def keep_trying(carry):
+        tries, _, _, energy, grad = carry
+        return (tries < max_tries) & ~_is_finite_point(energy, grad)
+
+    def try_again(carry):
+        tries, key, _, _, _ = carry
+        key, attempt_key = jax.random.split(key)
+        return (tries + 1, key, *attempt(attempt_key))
+
+    key, first_key = jax.random.split(rng_key)
+    carry = (jnp.array(1), key, *attempt(first_key))
+    _, _, z, energy, grad = jax.lax.while_loop(keep_trying, try_again, carry)
+    return ParamInfo(z, energy, grad), _is_finite_point(energy, grad)
+
+
+def _explain_invalid_point(model, model_args, model_kwargs, z):
+    """Name the sites whose log density or gradient is not finite at ``z``."""
+    model_trace, log_dets = _constrained_trace(model, model_args, model_kwargs, z)
+    bad = [
+        name
+        for name, site in model_trace.items()
+        if site["type"] == "sample"
+        and not np.isfinite(float(_site_log_prob(site, log_dets.get(name))))
+    ]
+    if not bad:
+        grad = jax.grad(partial(potential_energy, model, model_args, model_kwargs))(z)
+        bad = [n for n, g in grad.items() if not np.all(np.isfinite(np.asarray(g)))]
+        return f"the gradient is not finite for site(s) {bad}"
+    return f"the log density is not finite at site(s) {bad}"
+
+
+# --- compile-once plumbing ------------------------------------------------------
+
+
+class StaticArgs(NamedTuple):
+    """The hashable part of a model's arguments (see :func:`split_model_args`).
+
+    treedef : PyTreeDef
+        Structure of ``(model_args, model_kwargs)``.
+    is_array : tuple of bool
+        Which leaves are arrays (traced) rather than static values.
+    values : tuple
+        The static leaves, in order.
+    """
+
+    treedef: object
+    is_array: tuple
+    values: tuple
+
+
+def split_model_args(model_args, model_kwargs):
+    """Split a model's arguments into array leaves and a hashable rest.
+
+    Jitted inference takes the arrays as traced arguments and the rest as a
+    static argument, so new data of the same shapes reuses the compiled
+    program, while Python values (sizes, flags) may shape the program.
+
+    Returns
+    -------
+    arrays : list of arrays
+    static : StaticArgs
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(
+        (tuple(model_args), dict(model_kwargs or {}))
+    )
+    is_array = tuple(isinstance(leaf, (jax.Array, np.ndarray)) for leaf in leaves)
+    values = tuple(leaf for leaf, a in zip(leaves, is_array) if not a)
+    for value in values:
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(
+                f"model argument {value!r} of type {type(value).__name__} is "
+                "neither an array nor hashable; pass arrays as numpy/jax arrays"
+            ) from None
+    arrays = [leaf for leaf, a in zip(leaves, is_array) if a]
+    return arrays, StaticArgs(treedef, is_array, values)
+
+
+def merge_model_args(arrays, static):
+    """Inverse of :func:`split_model_args`: returns ``(model_args, model_kwargs)``."""
+    arrays, values = iter(arrays), iter(static.values)
+    leaves = [next(arrays) if a else next(values) for a in static.is_array]
+    return jax.tree_util.tree_unflatten(static.treedef, leaves)
+
+
+@partial(
+    jax.jit,
+    static_argnames=("model", "static", "init_strategy", "max_tries", "is_batched"),
+)
+def _find_initial_params_jit(
+    rng_key, arrays, *, model, static, init_strategy, max_tries, is_batched
+):
+    model_args, model_kwargs = merge_model_args(arrays, static)
+    find = partial(
+        find_valid_initial_params, model=model, model_args=model_args,
+        model_kwargs=model_kwargs, init_strategy=init_strategy, max_tries=max_tries,
+    )
+    return jax.vmap(find)(rng_key) if is_batched else find(rng_key)
+
+
+def _is_key_batch(rng_key):
+    if jnp.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
+        return rng_key.ndim == 1
+    return rng_key.ndim == 2
+
+
+def initialize_model(
+    rng_key, model, *, init_strategy=init_to_uniform, model_args=(), model_kwargs=None,
+    max_tries=100,
+):
+    """Find a finite starting point for inference on ``model``.
+
+    The search is compiled once per model, strategy and argument shapes.
+
+    Parameters
+    ----------
+    rng_key : jax.random key, or a batch of keys (one starting point each,
+        stacked along a leading axis of every leaf of ``z``)
+    model : callable
+    init_strategy : callable, default=init_to_uniform
+    model_args, model_kwargs : the model's arguments
+    max_tries : int, default=100
+
+    Returns
+    -------
+    ModelInfo
+
+    Raises
+    ------
+    ValueError
+        Naming the offending site(s) when no finite point is found.
+    """
+    model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
+    rng_key = jnp.asarray(rng_key)
+    is_batched = _is_key_batch(rng_key)
+    arrays, static = split_model_args(model_args, model_kwargs)
+    param_info, is_valid = _find_initial_params_jit(
+        rng_key, arrays, model=model, static=static, init_strategy=init_strategy,
+        max_tries=max_tries, is_batched=is_batched,
+    )
+    first_z = param_info.z
+    if is_batched:
+        first_bad = int(np.argmin(np.asarray(is_valid).reshape(-1)))
+        first_z = jax.tree_util.tree_map(lambda x: x[first_bad], param_info.z)
+    if not np.all(np.asarray(is_valid)):
+        reason = _explain_invalid_point(model, model_args, model_kwargs, first_z)
+        raise ValueError(
+            f"Cannot find a finite initial point for the model after {max_tries} "
+            f"tries: {reason}. Check the priors' parameters, the data (e.g. "
+            "observations outside a distribution's support) and init_strategy."
+        )
+    constrained = constrain_fn(model, model_args, model_kwargs, first_z, True)
+    model_trace = trace(seed(substitute(model, data=constrained), rng_seed=0)).get_trace(
+        *model_args, **model_kwargs
+    )
+    return ModelInfo(
+        param_info=param_info,
+        potential_fn=partial(potential_energy, model, model_args, model_kwargs),
+        postprocess_fn=partial(
+            constrain_fn, model, model_args, model_kwargs, return_deterministic=True
+        ),
+        model_trace=model_trace,
+    )

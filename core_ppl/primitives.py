@@ -1,0 +1,323 @@
+"""Modelling primitives: ``sample``, ``param``, ``plate``, ``deterministic``,
+``factor`` and ``prng_key``.
+
+Each primitive builds a :class:`~core_ppl.runtime.Message` and sends it through
+the handler stack, so what a primitive *does* is decided by the handlers around
+it. Outside any handler a primitive simply runs: ``param`` returns its initial
+value, ``sample`` returns ``obs`` or raises asking for a random key.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from core_ppl.runtime import Messenger, apply_stack
+
+__all__ = [
+    "CondIndepStackFrame",
+    "deterministic",
+    "factor",
+    "param",
+    "plate",
+    "prng_key",
+    "sample",
+]
+
+
+def _identity(value, *args, **kwargs):
+    return value
+
+
+def sample(name, fn, obs=None, obs_mask=None, sample_shape=(), infer=None):
+    """Draw a value for site ``name`` from distribution ``fn``, or observe ``obs``.
+
+    Parameters
+    ----------
+    name : str
+        Site name, unique within the model.
+    fn : Distribution
+        The distribution of the site.
+    obs : array, optional
+        Observed value; makes the site an observation.
+    obs_mask : bool array, optional
+        Where False, ``obs`` is missing: those entries become a latent site
+        named ``f"{name}_unobserved"`` and are imputed.
+    sample_shape : tuple, default=()
+        Extra leading shape of the draw.
+    infer : dict, optional
+        Hints to inference algorithms.
+    """
+    if not callable(getattr(fn, "sample", None)) or not hasattr(fn, "log_prob"):
+        raise TypeError(
+            f"sample site '{name}' expects a distribution, got {type(fn).__name__}"
+        )
+    if obs_mask is not None:
+        return _sample_with_missing_values(name, fn, obs, obs_mask, sample_shape)
+    msg = {
+        "type": "sample",
+        "name": name,
+        "fn": fn,
+        "args": (),
+        "kwargs": {"rng_key": None, "sample_shape": tuple(sample_shape)},
+        "value": obs,
+        "scale": None,
+        "mask": None,
+        "is_observed": obs is not None,
+        "intermediates": [],
+        "cond_indep_stack": [],
+        "infer": {} if infer is None else dict(infer),
+    }
+    return apply_stack(msg)["value"]
+
+
+def _sample_with_missing_values(name, fn, obs, obs_mask, sample_shape):
+    # Observed entries score under the mask; the missing ones are a latent
+    # site of their own, as in NumPyro's ``obs_mask`` semantics.
+    if obs is None:
+        raise ValueError(f"sample site '{name}': obs_mask requires obs")
+    obs_mask = jnp.asarray(obs_mask, dtype=bool)
+    event_ndim = len(fn.event_shape)
+    batch_mask = jnp.all(obs_mask, axis=tuple(range(-event_ndim, 0))) if event_ndim else obs_mask
+    imputed = sample(
+        f"{name}_unobserved", fn.mask(~batch_mask), sample_shape=sample_shape
+    )
+    sample(name, fn.mask(batch_mask), obs=obs, sample_shape=sample_shape)
+    return jnp.where(obs_mask, obs, imputed)
+
+
+def _param_value(init_value, constraint=None, event_dim=None, rng_key=None):
+    if callable(init_value):
+        if rng_key is None:
+            raise ValueError(
+                "param with a callable init_value needs a random key: run the "
+                "model under core_ppl.handlers.seed"
+            )
+        return init_value(rng_key)
+    return init_value
+
+
+def param(name, init_value=None, constraint=None, event_dim=None):
+    """A learnable parameter, optimised by SVI and substituted by handlers.
+
+    ``constraint`` (default ``constraints.real``) is the set the value lives
+    in; SVI optimises it in unconstrained space through ``biject_to``.
+    ``init_value`` may be an array or a function of a random key.
+    """
+    if constraint is None:
+        from core_ppl.distributions import constraints
+
+        constraint = constraints.real
+    msg = {
+        "type": "param",
+        "name": name,
+        "fn": _param_value,
+        "args": (init_value,),
+        "kwargs": {"constraint": constraint, "event_dim": event_dim, "rng_key": None},
+        "value": None,
+        "scale": None,
+        "mask": None,
+        "is_observed": False,
+        "intermediates": [],
+        "cond_indep_stack": [],
+        "infer": {},
+    }
+    value = apply_stack(msg)["value"]
+    if value is None:
+        raise ValueError(
+            f"param site '{name}' has no value: give init_value or substitute one"
+        )
+    return value
+
+
+def deterministic(name, value):
+    """Record ``value`` under ``name`` in traces and predictions."""
+    msg = {
+        "type": "deterministic",
+        "name": name,
+        "fn": _identity,
+        "args": (value,),
+        "kwargs": {},
+        "value": None,
+        "scale": None,
+        "mask": None,
+        "is_observed": False,
+        "intermediates": [],
+        "cond_indep_stack": [],
+        "infer": {},
+    }
+    return apply_stack(msg)["value"]
+
+
+def factor(name, log_factor):
+    """Add ``log_factor`` to the model's log density (an observed ``Unit`` site)."""
+    from core_ppl.distributions.distribution import Unit
+
+    unit = Unit(log_factor)
+    sample(name, unit, obs=jnp.zeros(unit.batch_shape + (0,)))
+
+
+def _draw_key(rng_key=None):
+    return rng_key
+
+
+def prng_key():
+    """Return a fresh random key from the enclosing ``seed``, or None outside one."""
+    msg = {
+        "type": "prng_key",
+        "name": "_prng_key",
+        "fn": _draw_key,
+        "args": (),
+        "kwargs": {"rng_key": None},
+        "value": None,
+        "scale": None,
+        "mask": None,
+        "is_observed": False,
+        "intermediates": [],
+        "cond_indep_stack": [],
+        "infer": {},
+    }
+    return apply_stack(msg)["value"]
+
+
+# --- plates ------------------------------------------------------------------
+
+
+class CondIndepStackFrame(NamedTuple):
+    """One enclosing plate of a site.
+
+    name : str
+        The plate's name.
+    dim : int
+        The (negative) batch dimension the plate indexes.
+    size : int
+        The full size of the plate.
+    subsample_size : int
+        How many of ``size`` elements this run sees.
+    """
+
+    name: str
+    dim: int
+    size: int
+    subsample_size: int
+
+
+def _subsample_indices(size, subsample_size, rng_key=None):
+    if subsample_size == size:
+        return jnp.arange(size)
+    if rng_key is None:
+        raise ValueError(
+            "plate with subsample_size < size needs a random key: run the model "
+            "under core_ppl.handlers.seed"
+        )
+    return jax.random.permutation(rng_key, size)[:subsample_size]
+
+
+def _plate_dims_in_use():
+    from core_ppl.runtime import _HANDLER_STACK
+
+    return {h.dim for h in _HANDLER_STACK if isinstance(h, plate)}
+
+
+class plate(Messenger):
+    """Declare conditionally independent data along one batch dimension.
+
+    Inside ``with plate("data", N):`` every ``sample`` site's batch shape is
+    broadcast so that dimension ``dim`` has size ``subsample_size`` (default
+    ``size``); with ``subsample_size < size`` the log density of the sites is
+    multiplied by ``size / subsample_size``, giving an unbiased estimate of
+    the full-data log density (NumPyro paper, section 2.2). Entering the plate
+    returns the indices of the subsample.
+
+    Parameters
+    ----------
+    name : str
+        Plate name.
+    size : int
+        Number of elements in the full data.
+    subsample_size : int, optional
+        Elements used per run, drawn without replacement.
+    dim : int, optional
+        Negative batch dimension; by default the rightmost one no enclosing
+        plate uses.
+    """
+
+    def __init__(self, name, size, subsample_size=None, dim=None):
+        size = int(size)
+        subsample_size = size if subsample_size is None else int(subsample_size)
+        if size < 0 or not 0 <= subsample_size <= size:
+            raise ValueError(
+                f"plate '{name}': need 0 <= subsample_size <= size, got "
+                f"size={size}, subsample_size={subsample_size}"
+            )
+        if dim is not None and dim >= 0:
+            raise ValueError(f"plate '{name}': dim must be negative, got {dim}")
+        self.name = name
+        self.size = size
+        self.subsample_size = subsample_size
+        self.dim = dim
+        super().__init__()
+
+    def __enter__(self):
+        in_use = _plate_dims_in_use()
+        if self.dim is None:
+            self.dim = -1
+            while self.dim in in_use:
+                self.dim -= 1
+        elif self.dim in in_use:
+            raise ValueError(
+                f"plate '{self.name}': dim {self.dim} is already used by an "
+                "enclosing plate"
+            )
+        super().__enter__()
+        msg = {
+            "type": "plate",
+            "name": self.name,
+            "fn": _subsample_indices,
+            "args": (self.size, self.subsample_size),
+            "kwargs": {"rng_key": None},
+            "value": None,
+            "scale": None,
+            "mask": None,
+            "is_observed": False,
+            "intermediates": [],
+            "cond_indep_stack": [],
+            "infer": {},
+        }
+        # The plate's own message is not seen by itself (it is on the stack
+        # already, but only handles sample sites).
+        self.indices = apply_stack(msg)["value"]
+        return self.indices
+
+    @property
+    def frame(self):
+        return CondIndepStackFrame(
+            self.name, self.dim, self.size, self.subsample_size
+        )
+
+    def process_message(self, msg):
+        if msg["type"] not in ("sample", "deterministic", "param"):
+            return
+        msg["cond_indep_stack"].append(self.frame)
+        if msg["type"] != "sample":
+            return
+        fn = msg["fn"]
+        batch_shape = tuple(fn.batch_shape)
+        ndim = max(len(batch_shape), -self.dim)
+        target = [1] * (ndim - len(batch_shape)) + list(batch_shape)
+        current = target[self.dim]
+        if current not in (1, self.subsample_size):
+            raise ValueError(
+                f"sample site '{msg['name']}' has batch shape {batch_shape}, "
+                f"whose dim {self.dim} has size {current}, but plate "
+                f"'{self.name}' has size {self.subsample_size}"
+            )
+        target[self.dim] = self.subsample_size
+        target = tuple(target)
+        if target != batch_shape:
+            msg["fn"] = fn.expand(target)
+        if self.subsample_size < self.size:
+            factor_ = self.size / self.subsample_size
+            msg["scale"] = factor_ if msg["scale"] is None else msg["scale"] * factor_
