@@ -1,0 +1,318 @@
+"""First-order optimisers over pytrees of parameters.
+
+Two layers, as in optax's ``GradientTransformation`` design:
+
+1. **Transformations** are pairs of pure functions ``(init, update)``:
+   ``init(params) -> state`` and ``update(updates, state, params=None) ->
+   (updates, state)``. Each one rewrites a gradient pytree into an update
+   pytree (clip it, rescale it with Adam's moments, multiply by the learning
+   rate), and :func:`chain` composes them left to right. A transformation's
+   state is a NamedTuple pytree, so it lives inside ``jit``/``scan``.
+
+2. **Optimisers** with NumPyro's names (:class:`Adam`, :class:`SGD`,
+   :class:`ClippedAdam`) wrap one transformation and also carry the
+   parameters, offering ``init(params) -> state``, ``update(grads, state) ->
+   state`` and ``get_params(state) -> params``, the interface SVI uses. They
+   compare equal when their settings are equal, so a jitted SVI loop that
+   takes the optimiser as a static argument is compiled once per setting.
+
+Updates follow the optax sign convention: a transformation returns the
+*descent* step to add to the parameters (``apply_updates``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "ClippedAdam",
+    "GradientTransformation",
+    "OptimizerState",
+    "adam",
+    "apply_updates",
+    "chain",
+    "clip_by_global_norm",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "sgd",
+]
+
+_tree_map = jax.tree_util.tree_map
+
+
+class GradientTransformation(NamedTuple):
+    """A gradient transformation: a pair of pure functions.
+
+    init : callable
+        ``init(params) -> state``.
+    update : callable
+        ``update(updates, state, params=None) -> (updates, state)``.
+    """
+
+    init: Callable[[Any], Any]
+    update: Callable[..., tuple]
+
+
+def apply_updates(params, updates):
+    """Add ``updates`` to ``params`` leaf by leaf, keeping each leaf's dtype."""
+    return _tree_map(lambda p, u: (p + u).astype(jnp.result_type(p)), params, updates)
+
+
+# --- transformations ---------------------------------------------------------
+
+
+class EmptyState(NamedTuple):
+    """State of a stateless transformation (no fields)."""
+
+
+class ScaleByScheduleState(NamedTuple):
+    """State of a scheduled learning rate.
+
+    count : int32 array
+        Updates applied so far; the schedule is evaluated at this count.
+    """
+
+    count: Any
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of Adam's moment estimates (Kingma and Ba 2015, Algorithm 1).
+
+    count : int32 array
+        Updates applied so far (``t - 1`` in the paper).
+    mu : pytree
+        Exponential moving average of the gradients (first moment).
+    nu : pytree
+        Exponential moving average of the squared gradients (second moment).
+    """
+
+    count: Any
+    mu: Any
+    nu: Any
+
+
+def _check_positive(name, value):
+    if not callable(value) and not float(value) > 0:
+        raise ValueError(f"{name} must be positive or a schedule, got {value!r}")
+
+
+def scale_by_learning_rate(learning_rate):
+    """Multiply updates by ``-learning_rate``, turning a direction into a step.
+
+    Parameters
+    ----------
+    learning_rate : float or callable
+        A constant, or a schedule ``learning_rate(count) -> float`` of the
+        number of updates applied so far (0 for the first update).
+    """
+    _check_positive("learning_rate", learning_rate)
+    if not callable(learning_rate):
+
+        def update_constant(updates, state, params=None):
+            return _tree_map(lambda u: -learning_rate * u, updates), state
+
+        return GradientTransformation(lambda params: EmptyState(), update_constant)
+
+    def init(params):
+        return ScaleByScheduleState(count=jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        step = learning_rate(state.count)
+        updates = _tree_map(lambda u: (-step * u).astype(u.dtype), updates)
+        return updates, ScaleByScheduleState(count=state.count + 1)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8):
+    """Rescale gradients by Adam's bias-corrected moments.
+
+    Returns ``m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)`` and
+    ``v_hat = v / (1 - b2^t)`` (Kingma and Ba 2015, Algorithm 1); the
+    correction undoes the bias of moving averages started at zero.
+    """
+    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+        raise ValueError(f"b1 and b2 must lie in [0, 1), got b1={b1}, b2={b2}")
+
+    def init(params):
+        zeros = _tree_map(jnp.zeros_like, params)
+        return ScaleByAdamState(count=jnp.zeros((), jnp.int32), mu=zeros, nu=zeros)
+
+    def update(updates, state, params=None):
+        mu = _tree_map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, updates)
+        nu = _tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, updates)
+        t = state.count + 1
+        c1 = 1 - b1 ** t.astype(jnp.result_type(float))
+        c2 = 1 - b2 ** t.astype(jnp.result_type(float))
+        direction = _tree_map(
+            lambda m, v: ((m / c1) / (jnp.sqrt(v / c2) + eps)).astype(m.dtype), mu, nu
+        )
+        return direction, ScaleByAdamState(count=t, mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)
+
+
+def clip_by_global_norm(max_norm):
+    """Rescale the whole gradient pytree so its joint L2 norm is <= ``max_norm``.
+
+    Clipping the global norm keeps the gradient's direction (Pascanu, Mikolov
+    and Bengio 2013, section 3.2), unlike clipping each element.
+    """
+    _check_positive("max_norm", max_norm)
+
+    def update(updates, state, params=None):
+        leaves = jax.tree_util.tree_leaves(updates)
+        norm = jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in leaves))
+        factor = jnp.where(norm > max_norm, max_norm / norm, 1.0)
+        return _tree_map(lambda u: (u * factor).astype(u.dtype), updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def chain(*transformations):
+    """Compose transformations, applying them left to right.
+
+    The state is the tuple of the parts' states.
+    """
+
+    def init(params):
+        return tuple(t.init(params) for t in transformations)
+
+    def update(updates, state, params=None):
+        new_state = []
+        for transformation, part in zip(transformations, state):
+            updates, part = transformation.update(updates, part, params)
+            new_state.append(part)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def sgd(learning_rate):
+    """Plain stochastic gradient descent: ``params - learning_rate * grad``."""
+    return chain(scale_by_learning_rate(learning_rate))
+
+
+def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+    """Adam (Kingma and Ba 2015) with an optional learning-rate schedule."""
+    return chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(learning_rate))
+
+
+# --- NumPyro-style optimisers ------------------------------------------------
+
+
+class OptimizerState(NamedTuple):
+    """State of an optimiser: the parameters and the transformation's state.
+
+    params : pytree
+        Current parameter values (unconstrained, for SVI).
+    transform_state : pytree
+        State of the underlying :class:`GradientTransformation`.
+    """
+
+    params: Any
+    transform_state: Any
+
+
+class _Optimizer:
+    """An optimiser that carries its parameters, with NumPyro's interface.
+
+    Subclasses set ``self._config`` (the settings, used for equality and
+    hashing) and ``self.transformation``.
+    """
+
+    _config: tuple
+    transformation: GradientTransformation
+
+    def init(self, params):
+        """Return the initial :class:`OptimizerState` holding ``params``."""
+        return OptimizerState(
+            params=params, transform_state=self.transformation.init(params)
+        )
+
+    def update(self, grads, state):
+        """Take one step along ``grads``; return the new state."""
+        updates, transform_state = self.transformation.update(
+            grads, state.transform_state, state.params
+        )
+        return OptimizerState(
+            params=apply_updates(state.params, updates),
+            transform_state=transform_state,
+        )
+
+    def get_params(self, state):
+        """Return the parameters held by ``state``."""
+        return state.params
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._config == other._config
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._config))
+
+    def __repr__(self):
+        return f"{type(self).__name__}{self._config}"
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent.
+
+    Parameters
+    ----------
+    step_size : float or callable
+        Learning rate, or a schedule of the step count.
+    """
+
+    def __init__(self, step_size):
+        self._config = (step_size,)
+        self.transformation = sgd(step_size)
+
+
+class Adam(_Optimizer):
+    """Adam (Kingma and Ba 2015).
+
+    Parameters
+    ----------
+    step_size : float or callable
+        Learning rate, or a schedule of the step count.
+    b1, b2 : float, default=0.9, 0.999
+        Decay rates of the first and second moment estimates.
+    eps : float, default=1e-8
+        Added to the denominator for numerical stability.
+    """
+
+    def __init__(self, step_size, b1=0.9, b2=0.999, eps=1e-8):
+        self._config = (step_size, b1, b2, eps)
+        self.transformation = adam(step_size, b1, b2, eps)
+
+
+class ClippedAdam(_Optimizer):
+    """Adam on gradients whose global L2 norm is clipped to ``clip_norm``.
+
+    Parameters
+    ----------
+    step_size : float or callable
+        Learning rate, or a schedule of the step count.
+    clip_norm : float, default=10.0
+        Largest global gradient norm passed on to Adam.
+    b1, b2, eps : float
+        As in :class:`Adam`.
+
+    Notes
+    -----
+    NumPyro's ``ClippedAdam`` clips each gradient element to
+    ``[-clip_norm, clip_norm]``; clipping the global norm instead keeps the
+    gradient's direction, and coincides with it whenever no clipping occurs.
+    """
+
+    def __init__(self, step_size, clip_norm=10.0, b1=0.9, b2=0.999, eps=1e-8):
+        self._config = (step_size, clip_norm, b1, b2, eps)
+        self.transformation = chain(
+            clip_by_global_norm(clip_norm), adam(step_size, b1, b2, eps)
+        )
