@@ -1,0 +1,244 @@
+"""Tests of the pure SKIM mathematics against explicit feature expansions."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from bayes_sklearn import _skim_kernel as sk
+
+
+@pytest.fixture(autouse=True)
+def x64():
+    # Exact-equality checks against explicit linear algebra need float64.
+    with jax.enable_x64(True):
+        yield
+
+
+def _random_params(rng, n_features):
+    lam = rng.uniform(0.2, 2.0, size=n_features)
+    return sk.kernel_params(
+        eta1=jnp.asarray(0.7),
+        msq=jnp.asarray(1.5),
+        xisq=jnp.asarray(0.8),
+        lam=jnp.asarray(lam),
+        c=jnp.asarray(1.3),
+    )
+
+
+def _pairs(n_features):
+    return list(itertools.combinations(range(n_features), 2))
+
+
+def _expand(X, params):
+    """phi(x): all main and pairwise (i<j) features, scaled by eta and kappa."""
+    X = np.asarray(X)
+    kappa = np.asarray(params.kappa)
+    main = float(params.eta1) * kappa * X
+    pairs = [
+        float(params.eta2) * kappa[i] * kappa[j] * X[:, i] * X[:, j]
+        for i, j in _pairs(X.shape[1])
+    ]
+    return np.column_stack([main, *pairs]) if pairs else main
+
+
+def _blr_posterior(X, y, params, noise_var):
+    """Explicit Bayesian linear regression on [1, x_i, x_i x_j]."""
+    P = X.shape[1]
+    pairs = _pairs(P)
+    kappa = np.asarray(params.kappa)
+    features = np.column_stack(
+        [np.ones(len(X)), X] + [X[:, i] * X[:, j] for i, j in pairs]
+    )
+    prior_sd = np.concatenate(
+        [
+            [float(params.c)],
+            float(params.eta1) * kappa,
+            [float(params.eta2) * kappa[i] * kappa[j] for i, j in pairs],
+        ]
+    )
+    precision = features.T @ features / noise_var + np.diag(prior_sd**-2.0)
+    cov = np.linalg.inv(precision)
+    mean = cov @ features.T @ y / noise_var
+    return mean, cov, features
+
+
+def _effective_noise(X, params, noise_var):
+    gram = np.asarray(sk.training_gram(jnp.asarray(X), params, noise_var))
+    kern = np.asarray(sk.interaction_kernel(jnp.asarray(X), jnp.asarray(X), params))
+    return gram[0, 0] - kern[0, 0]
+
+
+def _data(rng, n=30, p=4):
+    X = rng.normal(size=(n, p))
+    y = X[:, 0] - 0.5 * X[:, 1] + 0.8 * X[:, 0] * X[:, 2] + 0.1 * rng.normal(size=n)
+    return X, y - y.mean()
+
+
+def test_kernel_params_regularised_horseshoe():
+    params = sk.kernel_params(
+        jnp.asarray(0.5), jnp.asarray(4.0), jnp.asarray(9.0),
+        jnp.asarray([1e-3, 1.0, 1e30]), 1.0,
+    )
+    assert np.isclose(float(params.eta2), 0.25 * 3.0 / 4.0)
+    kappa = np.asarray(params.kappa)
+    # kappa ~ lambda for small eta1*lambda, capped at m / eta1 = 4 for huge ones.
+    assert np.isclose(kappa[0], 1e-3, rtol=1e-6)
+    assert np.isclose(kappa[1], 2.0 / np.sqrt(4.0 + 0.25))
+    assert np.isclose(kappa[2], 4.0)
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 5])
+def test_kernel_equals_explicit_feature_inner_product(n_features):
+    rng = np.random.default_rng(0)
+    params = _random_params(rng, n_features)
+    X = rng.normal(size=(7, n_features))
+    Z = rng.normal(size=(5, n_features))
+    expected = float(params.c) ** 2 + _expand(X, params) @ _expand(Z, params).T
+    got = sk.interaction_kernel(jnp.asarray(X), jnp.asarray(Z), params)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_training_gram_is_symmetric_with_noise_on_diagonal():
+    rng = np.random.default_rng(1)
+    params = _random_params(rng, 3)
+    X = jnp.asarray(rng.normal(size=(6, 3)))
+    gram = np.asarray(sk.training_gram(X, params, 0.3, jitter=1e-4))
+    np.testing.assert_array_equal(gram, gram.T)
+    noise = _effective_noise(np.asarray(X), params, 0.3)
+    assert np.isclose(noise, 0.3 + 1e-4, rtol=1e-9)
+
+
+def test_log_marginal_likelihood_matches_scipy():
+    rng = np.random.default_rng(2)
+    params = _random_params(rng, 3)
+    X, y = _data(rng, n=20, p=3)
+    gram = np.asarray(sk.training_gram(jnp.asarray(X), params, 0.2))
+    expected = multivariate_normal(np.zeros(len(y)), gram).logpdf(y)
+    got = sk.log_marginal_likelihood(jnp.asarray(X), jnp.asarray(y), params, 0.2)
+    np.testing.assert_allclose(float(got), expected, rtol=1e-10)
+
+
+def test_probe_weights_recover_coefficients_exactly():
+    rng = np.random.default_rng(3)
+    P = 5
+    theta0 = rng.normal()
+    theta = rng.normal(size=P)
+    inter = np.triu(rng.normal(size=(P, P)), k=1)
+
+    def f(x):  # linear + pairwise interaction function, no squares
+        return theta0 + x @ theta + np.einsum("...i,ij,...j->...", x, inter, x)
+
+    mains = sk.main_effect_probes(P)
+    recovered = np.asarray(f(np.asarray(mains.points))) @ np.asarray(mains.weights)
+    np.testing.assert_allclose(recovered, theta, rtol=1e-12, atol=1e-12)
+
+    pairs = np.asarray(_pairs(P))
+    probes = sk.interaction_probes(pairs, P)
+    recovered = np.asarray(f(np.asarray(probes.points))) @ np.asarray(probes.weights)
+    np.testing.assert_allclose(recovered, inter[pairs[:, 0], pairs[:, 1]], atol=1e-12)
+
+
+def test_probes_recover_coefficients_at_shifted_and_scaled_points():
+    # The estimator maps probes through its standardiser; the weighted sums
+    # stay exact because the function has no squared terms.
+    rng = np.random.default_rng(4)
+    P = 4
+    theta, inter = rng.normal(size=P), np.triu(rng.normal(size=(P, P)), k=1)
+    shift, scale = rng.normal(size=P), rng.uniform(0.5, 2.0, size=P)
+
+    def f_standardised(z):
+        return 0.3 + z @ theta + np.einsum("...i,ij,...j->...", z, inter, z)
+
+    probes = sk.main_effect_probes(P)
+    values = f_standardised((np.asarray(probes.points) - shift) / scale)
+    expected = theta / scale - (inter + inter.T) @ (shift / scale) / scale
+    np.testing.assert_allclose(values @ np.asarray(probes.weights), expected)
+
+
+def test_coefficient_moments_equal_explicit_bayesian_linear_regression():
+    rng = np.random.default_rng(5)
+    P = 4
+    params = _random_params(rng, P)
+    X, y = _data(rng, n=25, p=P)
+    noise_var = _effective_noise(X, params, 0.05)
+    mean, cov, _ = _blr_posterior(X, y, params, noise_var)
+    cond = sk.condition_gp(jnp.asarray(X), jnp.asarray(y), params, 0.05)
+
+    got_mean, got_var = sk.coefficient_moments(
+        jnp.asarray(X), cond, params, sk.main_effect_probes(P)
+    )
+    np.testing.assert_allclose(np.asarray(got_mean), mean[1 : P + 1], rtol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(got_var), np.diag(cov)[1 : P + 1], rtol=1e-7
+    )
+
+    probes = sk.interaction_probes(np.asarray(_pairs(P)), P)
+    got_mean, got_var = sk.coefficient_moments(jnp.asarray(X), cond, params, probes)
+    np.testing.assert_allclose(np.asarray(got_mean), mean[P + 1 :], rtol=1e-8)
+    np.testing.assert_allclose(np.asarray(got_var), np.diag(cov)[P + 1 :], rtol=1e-7)
+
+
+def test_coefficient_covariance_equals_explicit_bayesian_linear_regression():
+    rng = np.random.default_rng(6)
+    P = 3
+    params = _random_params(rng, P)
+    X, y = _data(rng, n=15, p=P)
+    noise_var = _effective_noise(X, params, 0.1)
+    _, cov, _ = _blr_posterior(X, y, params, noise_var)
+    cond = sk.condition_gp(jnp.asarray(X), jnp.asarray(y), params, 0.1)
+    probes = sk.interaction_probes(np.asarray(_pairs(P)), P)
+    got = sk.coefficient_covariance(jnp.asarray(X), cond, params, probes)
+    np.testing.assert_allclose(np.asarray(got), cov[P + 1 :, P + 1 :], atol=1e-10)
+    _, var = sk.coefficient_moments(jnp.asarray(X), cond, params, probes)
+    np.testing.assert_allclose(np.diag(np.asarray(got)), np.asarray(var), rtol=1e-8)
+
+
+def test_predict_latent_equals_explicit_bayesian_linear_regression():
+    rng = np.random.default_rng(7)
+    P = 3
+    params = _random_params(rng, P)
+    X, y = _data(rng, n=20, p=P)
+    X_new = rng.normal(size=(6, P))
+    noise_var = _effective_noise(X, params, 0.1)
+    mean, cov, _ = _blr_posterior(X, y, params, noise_var)
+    _, _, features_new = _blr_posterior(X_new, np.zeros(6), params, 1.0)
+
+    cond = sk.condition_gp(jnp.asarray(X), jnp.asarray(y), params, 0.1)
+    got_mean, got_var = sk.predict_latent(
+        jnp.asarray(X), cond, params, jnp.asarray(X_new)
+    )
+    np.testing.assert_allclose(np.asarray(got_mean), features_new @ mean, rtol=1e-8)
+    expected_var = np.einsum("ni,ij,nj->n", features_new, cov, features_new)
+    np.testing.assert_allclose(np.asarray(got_var), expected_var, rtol=1e-7)
+
+
+def test_mixture_moments_law_of_total_variance():
+    means = jnp.asarray([[0.0, 1.0], [2.0, 1.0]])
+    variances = jnp.asarray([[1.0, 0.5], [3.0, 0.5]])
+    mean, var = sk.mixture_moments(means, variances)
+    np.testing.assert_allclose(np.asarray(mean), [1.0, 1.0])
+    # Mixture of N(0,1) and N(2,3): E[var] = 2, Var[mean] = 1.
+    np.testing.assert_allclose(np.asarray(var), [3.0, 0.5])
+
+
+def test_float32_cholesky_is_finite_for_extreme_scales():
+    # Heavy-tailed lambda draws make kernel entries span many decades; the
+    # float32 factorisation must stay finite thanks to the relative jitter.
+    rng = np.random.default_rng(8)
+    X = jnp.asarray(rng.normal(size=(60, 8)), dtype=jnp.float32)
+    y = jnp.asarray(rng.normal(size=60), dtype=jnp.float32)
+    lam = jnp.asarray([1e-6, 1e-3, 1.0, 30.0, 1e3, 1e8, 1e12, 0.1], jnp.float32)
+    with jax.enable_x64(False):
+        params = sk.kernel_params(
+            jnp.float32(3.0), jnp.float32(50.0), jnp.float32(5.0), lam, 1.0
+        )
+        value = sk.log_marginal_likelihood(X, y, params, jnp.float32(1e-6))
+        grad = jax.grad(
+            lambda s: sk.log_marginal_likelihood(X, y, params, s)
+        )(jnp.float32(1e-2))
+    assert value.dtype == jnp.float32
+    assert np.isfinite(float(value)) and np.isfinite(float(grad))
