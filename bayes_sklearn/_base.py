@@ -1,0 +1,457 @@
+"""The shared estimator base: scikit-learn conventions around core_ppl inference.
+
+Every estimator's ``fit`` has the same shape:
+
+1. validate the constructor parameters (``_parameter_constraints``) and the
+   data (``validate_data``, ``_check_sample_weight``);
+2. turn ``random_state`` into a JAX key, so a fit is reproducible bit for bit;
+3. let the subclass encode the data into row arrays and hyperparameter arrays;
+4. pad the rows to a bucket size, with zero weight on the padding rows;
+5. run NUTS (``core_ppl.infer.MCMC``) or SVI (an ``AutoNormal`` guide) on the
+   subclass's module-level model function;
+6. store NumPy draws in ``posterior_samples_``, convergence facts in
+   ``diagnostics_``, and let the subclass derive its fitted attributes.
+
+Why padding and array hyperparameters: the inference drivers cache their
+compiled program on the model function's identity, the sampler settings and
+the shapes of the arguments. Passing the data *and* the hyperparameters as
+arrays to a module-level model, and rounding the number of rows up to a few
+bucket sizes, makes the folds of a cross-validation and every point of a
+hyperparameter grid reuse one compiled program.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    check_random_state,
+    validate_data,
+)
+
+from core_ppl.diagnostics import summary as _site_summaries
+from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
+from core_ppl.infer.autoguide import AutoNormal
+from core_ppl.optim import Adam
+
+__all__ = ["BaseBayesianEstimator", "padded_n_samples"]
+
+# Split R-hat above this means the chains disagree (Vehtari, Gelman, Simpson,
+# Carpenter and Buerkner 2021, section 4: "R-hat < 1.01").
+_R_HAT_THRESHOLD = 1.01
+# Adam's step size for SVI. The AutoNormal guide starts at scale 0.1 around
+# the prior median, and 0.01 per step moves it over a few standardized units
+# in the default number of steps without the noisy single-particle ELBO
+# gradient throwing it around.
+_SVI_STEP_SIZE = 0.01
+# Smallest padded row count: below it every data set shares one shape.
+_MIN_BUCKET = 64
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def padded_n_samples(n_samples):
+    """Round a row count up to its bucket: 64, then quarter octaves.
+
+    Buckets are ``64`` for ``n_samples <= 64``, then the multiples of
+    ``2**(k - 2)`` in ``(2**k, 2**(k + 1)]``: at most 25% of the padded rows
+    are padding, and the folds of a cross-validation (whose sizes differ by
+    one or two rows) nearly always fall in the same bucket.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of rows of the training data.
+
+    Returns
+    -------
+    int
+        The padded number of rows, ``>= n_samples``.
+    """
+    if n_samples <= _MIN_BUCKET:
+        return _MIN_BUCKET
+    octave = (n_samples - 1).bit_length() - 1  # 2**octave < n_samples
+    step = 2 ** (octave - 2)
+    return -(-n_samples // step) * step
+
+
+def _pad_rows(array, n_rows):
+    """Append zero rows so that ``array`` has ``n_rows`` rows."""
+    padding = [(0, n_rows - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
+    return np.pad(array, padding)
+
+
+def _as_jax(array):
+    # Through NumPy first so that Python scalars become strongly typed
+    # arrays: a weakly typed argument would be a different jit signature.
+    return jnp.asarray(np.asarray(array))
+
+
+def _jax_key(random_state):
+    """A JAX PRNG key drawn from ``random_state`` (None, int, RandomState or
+    Generator), so that an int seed reproduces a fit bit for bit."""
+    high = np.iinfo(np.int32).max
+    if isinstance(random_state, np.random.Generator):
+        seed = random_state.integers(high)
+    else:
+        seed = check_random_state(random_state).randint(high)
+    return jax.random.PRNGKey(int(seed))
+
+
+def _element_labels(name, shape, axis_labels):
+    """Readable names of a site's scalar elements, e.g. ``coef[mean radius]``."""
+    if shape == ():
+        return [name]
+    axes = [
+        axis_labels[axis] if axis < len(axis_labels) else range(size)
+        for axis, size in enumerate(shape)
+    ]
+    return [
+        f"{name}[{', '.join(str(axes[a][i]) for a, i in enumerate(index))}]"
+        for index in np.ndindex(*shape)
+    ]
+
+
+# --- inference runs ----------------------------------------------------------
+
+
+def _run_nuts(model, rng_key, args, *, n_warmup, n_draws, n_chains, verbose):
+    """NUTS on ``model(*args)``; returns draws grouped by chain and the
+    divergence flags shaped ``(n_chains, n_draws)``, both as NumPy arrays."""
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=n_warmup,
+        num_samples=n_draws,
+        num_chains=n_chains,
+        chain_method="vectorized",
+        progress_bar=verbose > 0,
+    )
+    mcmc.run(rng_key, *args, extra_fields=("diverging",))
+    grouped = {
+        name: np.asarray(value)
+        for name, value in mcmc.get_samples(group_by_chain=True).items()
+    }
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    diverging = np.asarray(extra["diverging"]).reshape(n_chains, n_draws)
+    return grouped, diverging
+
+
+def _run_svi(model, rng_key, args, *, svi_steps, n_draws, verbose):
+    """SVI with a mean-field ``AutoNormal`` guide, then ``n_draws`` from it.
+
+    Returns the draws (one "chain") and the ELBO trace (``-losses``).
+    """
+    fit_key, draw_key = jax.random.split(rng_key)
+    guide = AutoNormal(model)
+    svi = SVI(model, guide, Adam(_SVI_STEP_SIZE), Trace_ELBO())
+    result = svi.run(fit_key, svi_steps, *args, progress_bar=verbose > 0)
+    draws = guide.sample_posterior(draw_key, result.params, sample_shape=(n_draws,))
+    grouped = {name: np.asarray(value)[None] for name, value in draws.items()}
+    return grouped, -np.asarray(result.losses)
+
+
+def _finite_extreme(per_site, key, reduce):
+    """``reduce`` (np.max or np.min) of ``key`` over all finite elements."""
+    values = np.concatenate([np.ravel(stats[key]) for stats in per_site])
+    values = values[np.isfinite(values)]
+    return float(reduce(values)) if values.size else float("nan")
+
+
+def _nuts_diagnostics(grouped, diverging):
+    """Divergences, worst split R-hat and smallest ESS over all sites."""
+    per_site = list(_site_summaries(grouped, group_by_chain=True).values())
+    return {
+        "inference": "nuts",
+        "n_chains": int(diverging.shape[0]),
+        "n_draws": int(diverging.shape[1]),
+        "n_divergences": int(diverging.sum()),
+        "max_r_hat": _finite_extreme(per_site, "r_hat", np.max),
+        "min_ess": _finite_extreme(per_site, "n_eff", np.min),
+    }
+
+
+def _warn_if_not_converged(diagnostics, estimator_name):
+    """ConvergenceWarning naming the setting to change."""
+    n_div = diagnostics["n_divergences"]
+    if n_div:
+        total = diagnostics["n_chains"] * diagnostics["n_draws"]
+        warnings.warn(
+            f"{estimator_name}: {n_div} of {total} NUTS transitions after warmup "
+            "diverged, so the draws may miss part of the posterior. Increase "
+            "n_warmup (a longer step-size adaptation), standardize X, or use a "
+            "smaller prior scale.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    r_hat = diagnostics["max_r_hat"]
+    if r_hat > _R_HAT_THRESHOLD:
+        warnings.warn(
+            f"{estimator_name}: the largest split R-hat is {r_hat:.3f} > "
+            f"{_R_HAT_THRESHOLD}, so the chains have not mixed. Increase n_warmup "
+            "and n_draws; with n_chains >= 2 the check also compares chains.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+# --- the base class ------------------------------------------------------------
+
+
+class BaseBayesianEstimator(BaseEstimator):
+    """Base class of the Bayesian estimators: posterior inference with core_ppl.
+
+    Not meant to be used directly. Subclasses supply a probabilistic model and
+    turn its posterior draws into scikit-learn attributes; this class does
+    everything else (validation, random keys, padding, NUTS or SVI, draws,
+    diagnostics, :meth:`summary`).
+
+    Parameters
+    ----------
+    inference : {"nuts", "svi"}
+        ``"nuts"`` samples the posterior with the No-U-Turn Sampler;
+        ``"svi"`` fits a mean-field normal approximation (``AutoNormal``)
+        by stochastic variational inference, then draws from it.
+    n_warmup : int
+        NUTS warmup (adaptation) iterations per chain, discarded.
+    n_draws : int
+        Posterior draws kept per chain (NUTS) or drawn from the fitted
+        guide (SVI).
+    n_chains : int
+        Number of NUTS chains, run vectorized in one compiled program.
+        Ignored by SVI.
+    svi_steps : int
+        Optimization steps of SVI (Adam). Ignored by NUTS.
+    random_state : int, RandomState instance, Generator or None
+        Seeds the JAX key of the fit. An int makes fits reproducible bit for
+        bit.
+    verbose : int
+        ``0`` is quiet; ``> 0`` shows a progress bar.
+
+    Attributes
+    ----------
+    posterior_samples_ : dict of str to ndarray
+        Draws of every latent site, draws first, chains concatenated:
+        shape ``(n_chains * n_draws, *site_shape)``.
+    diagnostics_ : dict
+        For NUTS: ``inference``, ``n_chains``, ``n_draws``,
+        ``n_divergences``, ``max_r_hat`` and ``min_ess`` (over all scalar
+        parameters). For SVI: ``inference``, ``n_chains`` (1), ``n_draws``,
+        ``final_elbo`` (mean ELBO over the last tenth of the steps) and
+        ``elbo`` (the whole trace).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when ``X`` has string column
+        names.
+
+    Notes
+    -----
+    Extension points, all used by :meth:`fit`:
+
+    ``_parameter_constraints`` : dict
+        Extend the shared constraints with the subclass's parameters:
+        ``{**BaseBayesianEstimator._parameter_constraints, ...}``.
+    ``_validation_kwargs`` : dict
+        Extra keyword arguments of ``validate_data`` for ``(X, y)``, e.g.
+        ``{"y_numeric": True}`` for a regressor.
+    ``_get_model(self)`` : required
+        Return the model function. It must be a *module-level* function
+        (its identity keys the compile cache), called as
+        ``model(*rows, weight, *hyperparameters)``. ``weight`` has shape
+        ``(n_padded,)``: the sample weight of each row, 0 on padding rows;
+        the model must scale each row's log-likelihood by it (for example
+        with ``handlers.mask(mask=weight > 0)`` and
+        ``handlers.scale(scale=jnp.where(weight > 0, weight, 1.0))``).
+    ``_model_inputs(self, X, y, sample_weight)`` : required
+        Given validated NumPy ``X``, ``y`` and ``sample_weight``, return
+        ``(rows, hyperparameters)``: a tuple of arrays whose first axis is
+        the samples (padded here), and a tuple of hyperparameter values
+        (scalars or arrays, passed as arrays so new values reuse the
+        compiled program). May set fitted attributes needed for encoding,
+        e.g. ``classes_``.
+    ``_set_fitted_attributes(self)`` : optional
+        Derive attributes such as ``coef_`` from ``posterior_samples_``.
+    ``_parameter_labels(self)`` : optional
+        Map a site name to one label sequence per axis of the site, used by
+        :meth:`summary` (default: feature names for nothing, indices for
+        everything).
+
+    Subclasses write their own keyword-only ``__init__`` that only assigns,
+    and may override :meth:`fit` to document it, delegating to ``_fit``.
+    Prediction methods start with ``self._validate_X_predict(X)``.
+    """
+
+    _parameter_constraints: dict = {
+        "inference": [StrOptions({"nuts", "svi"})],
+        "n_warmup": [Interval(Integral, 1, None, closed="left")],
+        "n_draws": [Interval(Integral, 1, None, closed="left")],
+        "n_chains": [Interval(Integral, 1, None, closed="left")],
+        "svi_steps": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state", np.random.Generator],
+        "verbose": ["verbose"],
+    }
+
+    _validation_kwargs: dict = {}
+
+    # --- fit ---------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Sample (or approximate) the posterior given the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: it multiplies the sample's
+            log-likelihood. None means 1 for every sample.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight=None):
+        self._validate_params()
+        # Floats only: integer X would otherwise be a separate compiled program.
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], **self._validation_kwargs
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        rng_key = _jax_key(self.random_state)
+        rows, hyperparameters = self._model_inputs(X, y, sample_weight)
+        n_padded = padded_n_samples(X.shape[0])
+        args = (
+            *(_as_jax(_pad_rows(np.asarray(row), n_padded)) for row in rows),
+            _as_jax(_pad_rows(sample_weight, n_padded)),
+            *(_as_jax(value) for value in hyperparameters),
+        )
+        self.posterior_samples_, self.diagnostics_ = self._infer(rng_key, args)
+        self._set_fitted_attributes()
+        return self
+
+    def _infer(self, rng_key, args):
+        """Run the chosen inference; return merged draws and diagnostics."""
+        model = self._get_model()
+        if self.inference == "nuts":
+            grouped, diverging = _run_nuts(
+                model,
+                rng_key,
+                args,
+                n_warmup=self.n_warmup,
+                n_draws=self.n_draws,
+                n_chains=self.n_chains,
+                verbose=self.verbose,
+            )
+            diagnostics = _nuts_diagnostics(grouped, diverging)
+            _warn_if_not_converged(diagnostics, type(self).__name__)
+        else:
+            grouped, elbo = _run_svi(
+                model,
+                rng_key,
+                args,
+                svi_steps=self.svi_steps,
+                n_draws=self.n_draws,
+                verbose=self.verbose,
+            )
+            tail = max(1, elbo.shape[0] // 10)
+            diagnostics = {
+                "inference": "svi",
+                "n_chains": 1,
+                "n_draws": self.n_draws,
+                "final_elbo": float(elbo[-tail:].mean()),
+                "elbo": elbo,
+            }
+        merged = {
+            name: value.reshape((-1,) + value.shape[2:])
+            for name, value in grouped.items()
+        }
+        return merged, diagnostics
+
+    # --- subclass hooks --------------------------------------------------------
+
+    def _get_model(self):
+        raise NotImplementedError(f"{type(self).__name__} must define _get_model")
+
+    def _model_inputs(self, X, y, sample_weight):
+        raise NotImplementedError(f"{type(self).__name__} must define _model_inputs")
+
+    def _set_fitted_attributes(self):
+        """Derive subclass attributes from ``posterior_samples_`` (none here)."""
+
+    def _parameter_labels(self):
+        """Site name -> one label sequence per axis, for :meth:`summary`."""
+        return {}
+
+    # --- shared helpers for prediction and reporting ---------------------------
+
+    def _validate_X_predict(self, X):
+        """``check_is_fitted`` then ``validate_data(reset=False)``."""
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def _feature_labels(self):
+        """Column names seen in fit, else ``x0, x1, ...`` as scikit-learn."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return [f"x{i}" for i in range(self.n_features_in_)]
+        return list(names)
+
+    def summary(self, prob=0.9):
+        """Posterior summary: one row per scalar parameter.
+
+        Parameters
+        ----------
+        prob : float, default=0.9
+            Probability mass of the highest posterior density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``mean``, ``sd``, ``hdi_<lower>%``, ``hdi_<upper>%``,
+            ``ess`` (effective sample size) and ``r_hat`` (split R-hat);
+            the index names each parameter, e.g. ``coef[mean radius]``. For
+            SVI the draws are independent, so ``ess`` and ``r_hat`` describe
+            the draws, not the quality of the variational approximation.
+        """
+        check_is_fitted(self)
+        n_chains = self.diagnostics_["n_chains"]
+        grouped = {
+            name: value.reshape((n_chains, -1) + value.shape[1:])
+            for name, value in self.posterior_samples_.items()
+        }
+        per_site = _site_summaries(grouped, prob=prob, group_by_chain=True)
+        labels = self._parameter_labels()
+        frames = []
+        for name, stats in per_site.items():
+            low, high = (key for key in stats if key.endswith("%"))
+            columns = {
+                "mean": stats["mean"],
+                "sd": stats["std"],
+                f"hdi_{low}": stats[low],
+                f"hdi_{high}": stats[high],
+                "ess": stats["n_eff"],
+                "r_hat": stats["r_hat"],
+            }
+            index = _element_labels(name, stats["mean"].shape, labels.get(name, ()))
+            frames.append(
+                pd.DataFrame({k: np.ravel(v) for k, v in columns.items()}, index=index)
+            )
+        return pd.concat(frames)
