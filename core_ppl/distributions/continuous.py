@@ -1,0 +1,940 @@
+"""Continuous distributions.
+
+Each class stores its parameters as arrays (converted to a floating dtype),
+computes its batch shape by broadcasting them, and draws reparameterised
+samples where a differentiable sampler exists: location-scale families
+transform standard draws, and ``jax.random.gamma`` is differentiable in its
+shape parameter (implicit reparameterisation, Figurnov et al. 2018), which
+makes Gamma, Beta, Dirichlet, StudentT and LKJCholesky samples differentiable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import solve_triangular
+from jax.scipy.special import betaln, gammaln, log_ndtr, ndtr, ndtri, xlog1py, xlogy
+
+from core_ppl.distributions import constraints
+from core_ppl.distributions.distribution import (
+    Distribution,
+    as_float_array,
+    broadcast_param_shapes,
+    check_param,
+)
+
+__all__ = [
+    "Beta",
+    "Cauchy",
+    "Dirichlet",
+    "Exponential",
+    "Gamma",
+    "HalfCauchy",
+    "HalfNormal",
+    "InverseGamma",
+    "LKJCholesky",
+    "Laplace",
+    "LogNormal",
+    "MultivariateNormal",
+    "Normal",
+    "StudentT",
+    "TruncatedNormal",
+    "Uniform",
+]
+
+_LOG_2 = math.log(2.0)
+_LOG_PI = math.log(math.pi)
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _params(name, **params):
+    """Convert parameters to float arrays broadcast to their common shape.
+
+    Broadcasting (rather than only checking shapes) gives every leaf of the
+    pytree the batch shape, so ``vmap`` over a distribution maps all of them.
+    """
+    arrays = {k: as_float_array(v) for k, v in params.items()}
+    shape = broadcast_param_shapes(name, **{k: v.shape for k, v in arrays.items()})
+    return {k: jnp.broadcast_to(v, shape) for k, v in arrays.items()}, shape
+
+
+def _where_support(ok, log_prob):
+    # Outside the support the density is zero: log 0 = -inf.
+    return jnp.where(ok, log_prob, -jnp.inf)
+
+
+def _standard_gamma(key, concentration, shape, dtype):
+    return jax.random.gamma(key, concentration, shape=shape, dtype=dtype)
+
+
+# --- location-scale families on the real line -------------------------------
+
+
+class Normal(Distribution):
+    """The normal distribution ``N(loc, scale^2)``.
+
+    Parameters
+    ----------
+    loc : array_like, default=0.0
+        Mean.
+    scale : array_like, default=1.0
+        Standard deviation, > 0.
+    validate_args : bool, optional
+        Check the parameters (and ``log_prob`` values).
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+    reparametrized_params = ("loc", "scale")
+
+    def __init__(self, loc=0.0, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("Normal", loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.normal(key, self.shape(sample_shape), dtype=self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        z = (value - self.loc) / self.scale
+        return -0.5 * z**2 - jnp.log(self.scale) - _HALF_LOG_2PI
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return ndtr((value - self.loc) / self.scale)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.loc + self.scale * ndtri(q)
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(self.loc, self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(self.scale**2, self.batch_shape)
+
+
+class HalfNormal(Distribution):
+    """``|X|`` for ``X ~ N(0, scale^2)``, on the positive half-line."""
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+    reparametrized_params = ("scale",)
+
+    def __init__(self, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("HalfNormal", scale=scale)
+        self.scale = p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.normal(key, self.shape(sample_shape), dtype=self.scale.dtype)
+        return self.scale * jnp.abs(eps)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        z = value / self.scale
+        log_prob = _LOG_2 - 0.5 * z**2 - jnp.log(self.scale) - _HALF_LOG_2PI
+        return _where_support(value >= 0, log_prob)
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(self.scale * math.sqrt(2.0 / math.pi), self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(self.scale**2 * (1.0 - 2.0 / math.pi), self.batch_shape)
+
+
+class Cauchy(Distribution):
+    """The Cauchy distribution; its mean and variance do not exist."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+    reparametrized_params = ("loc", "scale")
+
+    def __init__(self, loc=0.0, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("Cauchy", loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.cauchy(key, self.shape(sample_shape), dtype=self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        z = (value - self.loc) / self.scale
+        return -_LOG_PI - jnp.log(self.scale) - jnp.log1p(z**2)
+
+    @property
+    def mean(self):
+        return jnp.full(self.batch_shape, jnp.nan, dtype=self.loc.dtype)
+
+    @property
+    def variance(self):
+        return jnp.full(self.batch_shape, jnp.inf, dtype=self.loc.dtype)
+
+
+class HalfCauchy(Distribution):
+    """``|X|`` for ``X ~ Cauchy(0, scale)``; mean and variance are infinite."""
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+    reparametrized_params = ("scale",)
+
+    def __init__(self, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("HalfCauchy", scale=scale)
+        self.scale = p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.cauchy(key, self.shape(sample_shape), dtype=self.scale.dtype)
+        return self.scale * jnp.abs(eps)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        z = value / self.scale
+        log_prob = _LOG_2 - _LOG_PI - jnp.log(self.scale) - jnp.log1p(z**2)
+        return _where_support(value >= 0, log_prob)
+
+    @property
+    def mean(self):
+        return jnp.full(self.batch_shape, jnp.inf, dtype=self.scale.dtype)
+
+    @property
+    def variance(self):
+        return jnp.full(self.batch_shape, jnp.inf, dtype=self.scale.dtype)
+
+
+class Exponential(Distribution):
+    """The exponential distribution with ``rate`` (mean ``1 / rate``)."""
+
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+    reparametrized_params = ("rate",)
+
+    def __init__(self, rate=1.0, *, validate_args=None):
+        p, batch_shape = _params("Exponential", rate=rate)
+        self.rate = p["rate"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.exponential(
+            key, self.shape(sample_shape), dtype=self.rate.dtype
+        )
+        return eps / self.rate
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        log_prob = jnp.log(self.rate) - self.rate * value
+        return _where_support(value >= 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return -jnp.expm1(-self.rate * jnp.maximum(value, 0.0))
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return -jnp.log1p(-q) / self.rate
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(1.0 / self.rate, self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(self.rate**-2, self.batch_shape)
+
+
+class StudentT(Distribution):
+    """Student's t with ``df`` degrees of freedom, location ``loc``, ``scale``.
+
+    Sampled as ``loc + scale * z / sqrt(g / df)`` with ``z ~ N(0, 1)`` and
+    ``g ~ Chi2(df) = 2 Gamma(df / 2)``, reparameterised in all three.
+    """
+
+    arg_constraints = {
+        "df": constraints.positive,
+        "loc": constraints.real,
+        "scale": constraints.positive,
+    }
+    support = constraints.real
+    has_rsample = True
+    reparametrized_params = ("df", "loc", "scale")
+
+    def __init__(self, df, loc=0.0, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("StudentT", df=df, loc=loc, scale=scale)
+        self.df, self.loc, self.scale = p["df"], p["loc"], p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        key_z, key_g = jax.random.split(key)
+        shape = self.shape(sample_shape)
+        dtype = self.loc.dtype
+        z = jax.random.normal(key_z, shape, dtype=dtype)
+        half_df = jnp.broadcast_to(0.5 * self.df, shape)
+        g = _standard_gamma(key_g, half_df, shape, dtype)
+        return self.loc + self.scale * z * jnp.sqrt(half_df / g)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        df = self.df
+        z = (value - self.loc) / self.scale
+        log_norm = (
+            gammaln(0.5 * (df + 1.0))
+            - gammaln(0.5 * df)
+            - 0.5 * (jnp.log(df) + _LOG_PI)
+            - jnp.log(self.scale)
+        )
+        return log_norm - 0.5 * (df + 1.0) * jnp.log1p(z**2 / df)
+
+    @property
+    def mean(self):
+        mean = jnp.where(self.df > 1, self.loc, jnp.nan)
+        return jnp.broadcast_to(mean, self.batch_shape)
+
+    @property
+    def variance(self):
+        df = self.df
+        var = jnp.where(df > 2, self.scale**2 * df / (df - 2.0), jnp.inf)
+        var = jnp.where(df <= 1, jnp.nan, var)
+        return jnp.broadcast_to(var, self.batch_shape)
+
+
+class Laplace(Distribution):
+    """The Laplace (double exponential) distribution."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+    reparametrized_params = ("loc", "scale")
+
+    def __init__(self, loc=0.0, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("Laplace", loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.laplace(key, self.shape(sample_shape), dtype=self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        return -jnp.log(2.0 * self.scale) - jnp.abs(value - self.loc) / self.scale
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(self.loc, self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(2.0 * self.scale**2, self.batch_shape)
+
+
+class LogNormal(Distribution):
+    """``exp(X)`` for ``X ~ N(loc, scale^2)``."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+    reparametrized_params = ("loc", "scale")
+
+    def __init__(self, loc=0.0, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("LogNormal", loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.normal(key, self.shape(sample_shape), dtype=self.loc.dtype)
+        return jnp.exp(self.loc + self.scale * eps)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        log_value = jnp.log(value)
+        z = (log_value - self.loc) / self.scale
+        log_prob = -0.5 * z**2 - jnp.log(self.scale) - _HALF_LOG_2PI - log_value
+        return _where_support(value > 0, log_prob)
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(jnp.exp(self.loc + 0.5 * self.scale**2), self.batch_shape)
+
+    @property
+    def variance(self):
+        s2 = self.scale**2
+        var = jnp.expm1(s2) * jnp.exp(2.0 * self.loc + s2)
+        return jnp.broadcast_to(var, self.batch_shape)
+
+
+# --- gamma family and the unit interval ------------------------------------------
+
+
+class Gamma(Distribution):
+    """The gamma distribution with shape ``concentration`` and ``rate``."""
+
+    arg_constraints = {
+        "concentration": constraints.positive,
+        "rate": constraints.positive,
+    }
+    support = constraints.positive
+    has_rsample = True
+    reparametrized_params = ("concentration", "rate")
+
+    def __init__(self, concentration, rate=1.0, *, validate_args=None):
+        p, batch_shape = _params(
+            type(self).__name__, concentration=concentration, rate=rate
+        )
+        self.concentration, self.rate = p["concentration"], p["rate"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        shape = self.shape(sample_shape)
+        conc = jnp.broadcast_to(self.concentration, shape)
+        return _standard_gamma(key, conc, shape, conc.dtype) / self.rate
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        c, r = self.concentration, self.rate
+        log_prob = xlogy(c, r) + xlogy(c - 1.0, value) - r * value - gammaln(c)
+        return _where_support(value >= 0, log_prob)
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(self.concentration / self.rate, self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(self.concentration / self.rate**2, self.batch_shape)
+
+
+class InverseGamma(Distribution):
+    """``1 / X`` for ``X ~ Gamma(concentration, rate)``.
+
+    ``rate`` is the scale of the inverse gamma (``scipy.stats.invgamma``'s
+    ``scale``).
+    """
+
+    arg_constraints = {
+        "concentration": constraints.positive,
+        "rate": constraints.positive,
+    }
+    support = constraints.positive
+    has_rsample = True
+    reparametrized_params = ("concentration", "rate")
+
+    def __init__(self, concentration, rate=1.0, *, validate_args=None):
+        p, batch_shape = _params("InverseGamma", concentration=concentration, rate=rate)
+        self.concentration, self.rate = p["concentration"], p["rate"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        shape = self.shape(sample_shape)
+        conc = jnp.broadcast_to(self.concentration, shape)
+        return self.rate / _standard_gamma(key, conc, shape, conc.dtype)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        c, r = self.concentration, self.rate
+        log_prob = xlogy(c, r) - gammaln(c) - (c + 1.0) * jnp.log(value) - r / value
+        return _where_support(value > 0, log_prob)
+
+    @property
+    def mean(self):
+        c, r = self.concentration, self.rate
+        return jnp.broadcast_to(jnp.where(c > 1, r / (c - 1.0), jnp.inf), self.batch_shape)
+
+    @property
+    def variance(self):
+        c, r = self.concentration, self.rate
+        var = jnp.where(c > 2, r**2 / ((c - 1.0) ** 2 * (c - 2.0)), jnp.inf)
+        return jnp.broadcast_to(var, self.batch_shape)
+
+
+def _clip_unit(x):
+    # Keep draws strictly inside (0, 1), where the log density is finite.
+    finfo = jnp.finfo(x.dtype)
+    return jnp.clip(x, finfo.tiny, 1.0 - finfo.eps)
+
+
+class Beta(Distribution):
+    """The beta distribution on [0, 1], ``x^(c1-1) (1-x)^(c0-1) / B(c1, c0)``."""
+
+    arg_constraints = {
+        "concentration1": constraints.positive,
+        "concentration0": constraints.positive,
+    }
+    support = constraints.unit_interval
+    has_rsample = True
+    reparametrized_params = ("concentration1", "concentration0")
+
+    def __init__(self, concentration1, concentration0, *, validate_args=None):
+        p, batch_shape = _params(
+            "Beta", concentration1=concentration1, concentration0=concentration0
+        )
+        self.concentration1 = p["concentration1"]
+        self.concentration0 = p["concentration0"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        # X = G1 / (G1 + G0) with independent gamma draws.
+        key1, key0 = jax.random.split(key)
+        shape = self.shape(sample_shape)
+        c1 = jnp.broadcast_to(self.concentration1, shape)
+        c0 = jnp.broadcast_to(self.concentration0, shape)
+        g1 = _standard_gamma(key1, c1, shape, c1.dtype)
+        g0 = _standard_gamma(key0, c0, shape, c0.dtype)
+        return _clip_unit(g1 / (g1 + g0))
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        c1, c0 = self.concentration1, self.concentration0
+        log_prob = xlogy(c1 - 1.0, value) + xlog1py(c0 - 1.0, -value) - betaln(c1, c0)
+        return _where_support((value >= 0) & (value <= 1), log_prob)
+
+    @property
+    def mean(self):
+        c1, c0 = self.concentration1, self.concentration0
+        return jnp.broadcast_to(c1 / (c1 + c0), self.batch_shape)
+
+    @property
+    def variance(self):
+        c1, c0 = self.concentration1, self.concentration0
+        total = c1 + c0
+        return jnp.broadcast_to(c1 * c0 / (total**2 * (total + 1.0)), self.batch_shape)
+
+
+class Uniform(Distribution):
+    """The uniform distribution on ``[low, high]``."""
+
+    arg_constraints = {"low": constraints.real, "high": constraints.real}
+    has_rsample = True
+    reparametrized_params = ("low", "high")
+
+    def __init__(self, low=0.0, high=1.0, *, validate_args=None):
+        p, batch_shape = _params("Uniform", low=low, high=high)
+        self.low, self.high = p["low"], p["high"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_param("Uniform", "high", constraints.greater_than(self.low), self.high)
+
+    @property
+    def support(self):
+        return constraints.interval(self.low, self.high)
+
+    def sample(self, key, sample_shape=()):
+        u = jax.random.uniform(key, self.shape(sample_shape), dtype=self.low.dtype)
+        return self.low + (self.high - self.low) * u
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        log_prob = -jnp.log(self.high - self.low) + jnp.zeros_like(value)
+        return _where_support((value >= self.low) & (value <= self.high), log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return jnp.clip((value - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.low + q * (self.high - self.low)
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(0.5 * (self.low + self.high), self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to((self.high - self.low) ** 2 / 12.0, self.batch_shape)
+
+
+class Dirichlet(Distribution):
+    """The Dirichlet distribution on the simplex; ``concentration`` has shape
+    ``batch_shape + (K,)``."""
+
+    arg_constraints = {
+        "concentration": constraints.independent(constraints.positive, 1)
+    }
+    support = constraints.simplex
+    has_rsample = True
+    reparametrized_params = ("concentration",)
+
+    def __init__(self, concentration, *, validate_args=None):
+        conc = as_float_array(concentration)
+        if conc.ndim < 1 or conc.shape[-1] < 2:
+            raise ValueError(
+                "Dirichlet: concentration needs a last axis of size >= 2 (the "
+                f"categories), got shape {conc.shape}"
+            )
+        self.concentration = conc
+        super().__init__(conc.shape[:-1], conc.shape[-1:], validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        shape = self.shape(sample_shape)
+        conc = jnp.broadcast_to(self.concentration, shape)
+        g = _standard_gamma(key, conc, shape, conc.dtype)
+        return _clip_unit(g / jnp.sum(g, axis=-1, keepdims=True))
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        c = self.concentration
+        log_norm = gammaln(jnp.sum(c, -1)) - jnp.sum(gammaln(c), -1)
+        return jnp.sum(xlogy(c - 1.0, value), axis=-1) + log_norm
+
+    @property
+    def mean(self):
+        c = self.concentration
+        return jnp.broadcast_to(c / jnp.sum(c, -1, keepdims=True), self.shape())
+
+    @property
+    def variance(self):
+        c = self.concentration
+        total = jnp.sum(c, -1, keepdims=True)
+        var = c * (total - c) / (total**2 * (total + 1.0))
+        return jnp.broadcast_to(var, self.shape())
+
+
+# --- multivariate ---------------------------------------------------------------
+
+
+def _precision_to_scale_tril(precision):
+    """Lower Cholesky factor of ``precision^{-1}`` without forming the inverse.
+
+    With ``J`` the flip permutation, ``chol(J P J) = Lf`` gives ``P = U U^T``
+    for the upper-triangular ``U = J Lf J``; then ``P^{-1} = U^{-T} U^{-1}``
+    and ``U^{-T}`` is lower triangular, obtained by one triangular solve.
+    """
+    flipped = jnp.flip(jnp.linalg.cholesky(jnp.flip(precision, (-2, -1))), (-2, -1))
+    eye = jnp.broadcast_to(jnp.eye(precision.shape[-1], dtype=precision.dtype), precision.shape)
+    return solve_triangular(jnp.swapaxes(flipped, -2, -1), eye, lower=True)
+
+
+class MultivariateNormal(Distribution):
+    """The multivariate normal ``N(loc, Sigma)``.
+
+    Give exactly one of ``covariance_matrix`` (``Sigma``), ``precision_matrix``
+    (``Sigma^{-1}``) or ``scale_tril`` (lower Cholesky factor ``L`` with
+    ``Sigma = L L^T``). Only ``L`` is stored; ``log_prob`` uses a triangular
+    solve and the log-diagonal of ``L``, never an explicit inverse.
+
+    Parameters
+    ----------
+    loc : array_like, default=0.0
+        Mean, shape ``batch_shape + (K,)`` (a scalar broadcasts).
+    covariance_matrix, precision_matrix, scale_tril : array_like, optional
+        Shape ``batch_shape + (K, K)``.
+    """
+
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "covariance_matrix": constraints.positive_definite,
+        "precision_matrix": constraints.positive_definite,
+        "scale_tril": constraints.lower_cholesky,
+    }
+    support = constraints.real_vector
+    has_rsample = True
+    reparametrized_params = (
+        "loc",
+        "covariance_matrix",
+        "precision_matrix",
+        "scale_tril",
+    )
+
+    def __init__(
+        self,
+        loc=0.0,
+        covariance_matrix=None,
+        precision_matrix=None,
+        scale_tril=None,
+        *,
+        validate_args=None,
+    ):
+        name, matrix = self._the_matrix(covariance_matrix, precision_matrix, scale_tril)
+        if validate_args:
+            check_param("MultivariateNormal", name, self.arg_constraints[name], matrix)
+        if name == "covariance_matrix":
+            matrix = jnp.linalg.cholesky(matrix)
+        elif name == "precision_matrix":
+            matrix = _precision_to_scale_tril(matrix)
+        loc = as_float_array(loc)
+        loc = loc[None] if loc.ndim == 0 else loc
+        batch_shape = broadcast_param_shapes(
+            "MultivariateNormal", loc=loc.shape[:-1], **{name: matrix.shape[:-2]}
+        )
+        event_shape = broadcast_param_shapes(
+            "MultivariateNormal (event size)", loc=loc.shape[-1:], **{name: matrix.shape[-1:]}
+        )
+        self.loc = jnp.broadcast_to(loc, batch_shape + event_shape)
+        self.scale_tril = jnp.broadcast_to(matrix, batch_shape + event_shape * 2)
+        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+
+    @staticmethod
+    def _the_matrix(covariance_matrix, precision_matrix, scale_tril):
+        given = {
+            k: v
+            for k, v in (
+                ("covariance_matrix", covariance_matrix),
+                ("precision_matrix", precision_matrix),
+                ("scale_tril", scale_tril),
+            )
+            if v is not None
+        }
+        if len(given) != 1:
+            raise ValueError(
+                "MultivariateNormal: give exactly one of covariance_matrix, "
+                f"precision_matrix or scale_tril, got {sorted(given) or 'none'}"
+            )
+        ((name, matrix),) = given.items()
+        matrix = as_float_array(matrix)
+        if matrix.ndim < 2 or matrix.shape[-1] != matrix.shape[-2]:
+            raise ValueError(
+                f"MultivariateNormal: {name} must be a (batch of) square matrices, "
+                f"got shape {matrix.shape}"
+            )
+        return name, matrix
+
+    @property
+    def covariance_matrix(self):
+        """``L L^T``."""
+        return self.scale_tril @ jnp.swapaxes(self.scale_tril, -2, -1)
+
+    @property
+    def precision_matrix(self):
+        """``(L L^T)^{-1}``, via two triangular solves."""
+        eye = jnp.broadcast_to(
+            jnp.eye(self.event_shape[0], dtype=self.loc.dtype), self.scale_tril.shape
+        )
+        inv_l = solve_triangular(self.scale_tril, eye, lower=True)
+        return jnp.swapaxes(inv_l, -2, -1) @ inv_l
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.normal(key, self.shape(sample_shape), dtype=self.loc.dtype)
+        return self.loc + jnp.matmul(self.scale_tril, eps[..., None])[..., 0]
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        diff = value - self.loc
+        chol = jnp.broadcast_to(self.scale_tril, diff.shape + diff.shape[-1:])
+        # Mahalanobis term ||L^{-1}(x - mu)||^2 by forward substitution.
+        z = solve_triangular(chol, diff[..., None], lower=True)[..., 0]
+        diag = jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1)
+        half_log_det = jnp.sum(jnp.log(diag), axis=-1)
+        k = self.event_shape[0]
+        return -0.5 * jnp.sum(z**2, axis=-1) - half_log_det - k * _HALF_LOG_2PI
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return jnp.sum(self.scale_tril**2, axis=-1)
+
+
+class LKJCholesky(Distribution):
+    """LKJ distribution over Cholesky factors ``L`` of correlation matrices.
+
+    The correlation matrix ``C = L L^T`` has density proportional to
+    ``det(C)^(concentration - 1)`` (Lewandowski, Kurowicka & Joe 2009). As a
+    density over the strictly lower triangle of ``L`` this is
+    ``prod_{i=2}^{d} L_ii^(d - i + 2 concentration - 2) / c_d`` (1-based
+    ``i``), the extra powers being the Jacobian of ``L -> C``; ``c_d`` is
+    the normaliser of equation (16) of the paper. Samples use the onion
+    method (section 3.2 of the paper), written directly for ``L``.
+
+    Parameters
+    ----------
+    dimension : int
+        Size ``d >= 2`` of the matrices.
+    concentration : array_like, default=1.0
+        ``eta > 0``; 1 is uniform over correlation matrices, larger values
+        favour the identity.
+    sample_method : {"onion"}, default="onion"
+        Sampling algorithm.
+    """
+
+    arg_constraints = {"concentration": constraints.positive}
+    support = constraints.corr_cholesky
+    has_rsample = True
+    reparametrized_params = ("concentration",)
+
+    def __init__(self, dimension, concentration=1.0, sample_method="onion", *, validate_args=None):
+        if int(dimension) != dimension or dimension < 2:
+            raise ValueError(f"LKJCholesky: dimension must be an integer >= 2, got {dimension}")
+        if sample_method != "onion":
+            raise ValueError(f"LKJCholesky: sample_method must be 'onion', got {sample_method!r}")
+        self.dimension = int(dimension)
+        self.sample_method = sample_method
+        self.concentration = as_float_array(concentration)
+        d = self.dimension
+        super().__init__(self.concentration.shape, (d, d), validate_args=validate_args)
+
+    def _log_normalizer(self):
+        # log c_d = sum_{k=1}^{d-1} [(2 eta - 2 + d - k)(d - k) log 2
+        #                            + (d - k) log B(b_k, b_k)], b_k = eta + (d-k-1)/2
+        d, eta = self.dimension, self.concentration[..., None]
+        k = jnp.arange(1, d, dtype=eta.dtype)
+        b = eta + 0.5 * (d - k - 1.0)
+        terms = (2.0 * eta - 2.0 + d - k) * (d - k) * _LOG_2 + (d - k) * betaln(b, b)
+        return jnp.sum(terms, axis=-1)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        d, eta = self.dimension, self.concentration[..., None]
+        log_diag = jnp.log(jnp.diagonal(value, axis1=-2, axis2=-1)[..., 1:])
+        i = jnp.arange(2, d + 1, dtype=log_diag.dtype)
+        exponent = d - i + 2.0 * (eta - 1.0)
+        return jnp.sum(exponent * log_diag, axis=-1) - self._log_normalizer()
+
+    def sample(self, key, sample_shape=()):
+        d = self.dimension
+        shape = tuple(sample_shape) + self.batch_shape
+        key_g1, key_g0, key_dir = jax.random.split(key, 3)
+        dtype = self.concentration.dtype
+        # Row i (0-based, i >= 1) has squared norm y_i ~ Beta(i/2, eta + (d-1-i)/2)
+        # off the diagonal, spread uniformly over the sphere in R^i.
+        k = jnp.arange(d - 1, dtype=dtype)
+        conc1 = jnp.broadcast_to(0.5 * (k + 1.0), shape + (d - 1,))
+        conc0 = self.concentration[..., None] + 0.5 * (d - 2.0 - k)
+        conc0 = jnp.broadcast_to(conc0, shape + (d - 1,))
+        g1 = _standard_gamma(key_g1, conc1, conc1.shape, dtype)
+        g0 = _standard_gamma(key_g0, conc0, conc0.shape, dtype)
+        y = jnp.clip(g1 / (g1 + g0), 0.0, 1.0 - jnp.finfo(dtype).eps)
+        y = jnp.concatenate([jnp.zeros(shape + (1,), dtype), y], axis=-1)
+        z = jnp.tril(jax.random.normal(key_dir, shape + (d, d), dtype=dtype), -1)
+        norm = jnp.linalg.norm(z, axis=-1, keepdims=True)
+        direction = z / jnp.where(norm > 0, norm, 1.0)
+        off_diag = jnp.sqrt(y)[..., None] * direction
+        return off_diag + jnp.sqrt(1.0 - y)[..., None] * jnp.eye(d, dtype=dtype)
+
+
+# --- truncated normal -------------------------------------------------------------
+
+
+def _log1mexp(x):
+    """``log(1 - exp(x))`` for ``x <= 0``, accurate at both ends (Maechler 2012)."""
+    return jnp.where(x > -_LOG_2, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+
+
+def _log_normal_pdf(z):
+    return -0.5 * z**2 - _HALF_LOG_2PI
+
+
+class TruncatedNormal(Distribution):
+    """``N(loc, scale^2)`` restricted to ``[low, high]`` (either may be None).
+
+    The normalising mass ``Phi(b) - Phi(a)`` (standardised bounds) is computed
+    in log space on the side of the mode where it is accurate, and samples use
+    the inverse CDF on that side too, so moderately far tails stay accurate.
+    """
+
+    arg_constraints = {
+        "loc": constraints.real,
+        "scale": constraints.positive,
+        "low": constraints.real,
+        "high": constraints.real,
+    }
+    has_rsample = True
+    reparametrized_params = ("loc", "scale", "low", "high")
+
+    def __init__(self, loc=0.0, scale=1.0, low=None, high=None, *, validate_args=None):
+        given = {"loc": loc, "scale": scale, "low": low, "high": high}
+        p, batch_shape = _params(
+            "TruncatedNormal", **{k: v for k, v in given.items() if v is not None}
+        )
+        self.loc, self.scale = p["loc"], p["scale"]
+        self.low, self.high = p.get("low"), p.get("high")
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self.low is not None and self.high is not None:
+            check_param(
+                "TruncatedNormal", "high", constraints.greater_than(self.low), self.high
+            )
+
+    @property
+    def support(self):
+        if self.low is not None and self.high is not None:
+            return constraints.interval(self.low, self.high)
+        if self.low is not None:
+            return constraints.greater_than(self.low)
+        if self.high is not None:
+            return constraints.less_than(self.high)
+        return constraints.real
+
+    def _std_bounds(self):
+        # Missing bounds are constant infinities, so no gradient flows to them.
+        a = -jnp.inf if self.low is None else (self.low - self.loc) / self.scale
+        b = jnp.inf if self.high is None else (self.high - self.loc) / self.scale
+        return a, b
+
+    def _log_mass(self):
+        """``log(Phi(b) - Phi(a))``, case by case on which bounds exist."""
+        a, b = self._std_bounds()
+        if self.low is None and self.high is None:
+            return jnp.zeros(self.batch_shape, self.loc.dtype)
+        if self.low is None:
+            return log_ndtr(b)
+        if self.high is None:
+            return log_ndtr(-a)
+        # Right of the mode Phi(a) ~ 1 loses digits; reflect: Phi(-a) - Phi(-b).
+        flip = a > 0
+        lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
+        return log_ndtr(hi) + _log1mexp(log_ndtr(lo) - log_ndtr(hi))
+
+    def sample(self, key, sample_shape=()):
+        shape = self.shape(sample_shape)
+        u = jax.random.uniform(key, shape, dtype=self.loc.dtype)
+        a, b = self._std_bounds()
+        flip = jnp.asarray(a > 0) if self.low is not None else jnp.asarray(False)
+        lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
+        cdf_lo, cdf_hi = ndtr(lo), ndtr(hi)
+        z = ndtri(cdf_lo + u * (cdf_hi - cdf_lo))
+        z = jnp.clip(z, lo, hi)
+        return self.loc + self.scale * jnp.where(flip, -z, z)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        z = (value - self.loc) / self.scale
+        log_prob = _log_normal_pdf(z) - jnp.log(self.scale) - self._log_mass()
+        inside = jnp.ones_like(z, dtype=bool)
+        if self.low is not None:
+            inside = inside & (value >= self.low)
+        if self.high is not None:
+            inside = inside & (value <= self.high)
+        return _where_support(inside, log_prob)
+
+    def _pdf_ratios(self):
+        """``phi(a) / Z``, ``phi(b) / Z``, ``a phi(a) / Z``, ``b phi(b) / Z``."""
+        a, b = self._std_bounds()
+        log_mass = self._log_mass()
+        zero = jnp.zeros_like(log_mass)
+        ra = zero if self.low is None else jnp.exp(_log_normal_pdf(a) - log_mass)
+        rb = zero if self.high is None else jnp.exp(_log_normal_pdf(b) - log_mass)
+        return ra, rb, (zero if self.low is None else a * ra), (
+            zero if self.high is None else b * rb
+        )
+
+    @property
+    def mean(self):
+        ra, rb, _, _ = self._pdf_ratios()
+        return jnp.broadcast_to(self.loc + self.scale * (ra - rb), self.batch_shape)
+
+    @property
+    def variance(self):
+        ra, rb, ara, brb = self._pdf_ratios()
+        var = self.scale**2 * (1.0 + ara - brb - (ra - rb) ** 2)
+        return jnp.broadcast_to(var, self.batch_shape)

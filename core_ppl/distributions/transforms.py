@@ -1,0 +1,709 @@
+"""Bijective transforms and the ``biject_to`` registry.
+
+A :class:`Transform` maps its ``domain`` onto its ``codomain`` bijectively and
+reports ``log_abs_det_jacobian(x, y)``, the log of the absolute Jacobian
+determinant of ``y = t(x)``, summed over the transform's event dimensions so
+that the result has the batch shape. Inference runs in unconstrained space:
+``biject_to(constraint)`` returns the transform from ``R^n`` onto the set, so a
+sampler proposes ``u``, the model sees ``t(u)``, and the density gains
+``log_abs_det_jacobian(u, t(u))`` (change of variables).
+
+Shape-changing transforms (stick-breaking, Cholesky parametrisations) map a
+vector of free coordinates onto a structured value and report the density
+with respect to Lebesgue measure on the free coordinates of the value (e.g.
+the first ``K - 1`` coordinates of a simplex, the strictly lower triangle of
+a correlation Cholesky factor). ``forward_shape``/``inverse_shape`` convert
+the shapes.
+
+The parametrisations follow the Stan reference manual ("Constraint
+transforms" chapter) and Lewandowski, Kurowicka & Joe (2009) for correlation
+matrices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import expit, logit
+
+from core_ppl.distributions import constraints
+
+__all__ = [
+    "AffineTransform",
+    "ComposeTransform",
+    "CorrCholeskyTransform",
+    "ExpTransform",
+    "IdentityTransform",
+    "IndependentTransform",
+    "LowerCholeskyTransform",
+    "PositiveDefiniteTransform",
+    "SigmoidTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
+    "Transform",
+    "biject_to",
+]
+
+
+def _sum_rightmost(x, n):
+    return jnp.sum(x, axis=tuple(range(-n, 0))) if n > 0 else x
+
+
+class Transform:
+    """A bijection ``domain -> codomain`` (base class).
+
+    Subclasses implement ``__call__``, ``_inverse`` and
+    ``log_abs_det_jacobian``; shape-changing ones also ``forward_shape`` and
+    ``inverse_shape``.
+    """
+
+    domain = constraints.real
+    codomain = constraints.real
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def _inverse(self, y):
+        raise NotImplementedError
+
+    def log_abs_det_jacobian(self, x, y):
+        """Return ``log|det dy/dx|`` summed over event dims (batch-shaped)."""
+        raise NotImplementedError
+
+    @property
+    def inv(self):
+        """The inverse transform, ``codomain -> domain``."""
+        return _InverseTransform(self)
+
+    def forward_shape(self, shape):
+        """Shape of ``t(x)`` for ``x`` of shape ``shape``."""
+        return tuple(shape)
+
+    def inverse_shape(self, shape):
+        """Shape of ``t.inv(y)`` for ``y`` of shape ``shape``."""
+        return tuple(shape)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class _InverseTransform(Transform):
+    def __init__(self, base):
+        self.base = base
+
+    @property
+    def domain(self):
+        return self.base.codomain
+
+    @property
+    def codomain(self):
+        return self.base.domain
+
+    @property
+    def inv(self):
+        return self.base
+
+    def __call__(self, y):
+        return self.base._inverse(y)
+
+    def _inverse(self, x):
+        return self.base(x)
+
+    def log_abs_det_jacobian(self, y, x):
+        # Inverse function theorem: the Jacobians are inverse matrices.
+        return -self.base.log_abs_det_jacobian(x, y)
+
+    def forward_shape(self, shape):
+        return self.base.inverse_shape(shape)
+
+    def inverse_shape(self, shape):
+        return self.base.forward_shape(shape)
+
+    def __repr__(self):
+        return f"{self.base!r}.inv"
+
+
+# --- elementwise transforms ---------------------------------------------------
+
+
+class IdentityTransform(Transform):
+    """``y = x``."""
+
+    def __call__(self, x):
+        return x
+
+    def _inverse(self, y):
+        return y
+
+    def log_abs_det_jacobian(self, x, y):
+        return jnp.zeros(jnp.shape(x), dtype=jnp.result_type(x, float))
+
+
+class ExpTransform(Transform):
+    """``y = exp(x)``, from the reals onto the positive half-line."""
+
+    codomain = constraints.positive
+
+    def __call__(self, x):
+        return jnp.exp(x)
+
+    def _inverse(self, y):
+        return jnp.log(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        return jnp.asarray(x, dtype=jnp.result_type(x, float))
+
+
+class SoftplusTransform(Transform):
+    """``y = log(1 + exp(x))``, a gentler map onto the positive half-line."""
+
+    codomain = constraints.positive
+
+    def __call__(self, x):
+        return jax.nn.softplus(x)
+
+    def _inverse(self, y):
+        # log(exp(y) - 1) written to stay finite for large y.
+        return y + jnp.log(-jnp.expm1(-y))
+
+    def log_abs_det_jacobian(self, x, y):
+        return -jax.nn.softplus(-x)
+
+
+def _clipped_expit(x):
+    # Keep y strictly inside (0, 1): densities such as Beta's are infinite on
+    # the boundary, which a rounded sigmoid of a large |x| would reach.
+    finfo = jnp.finfo(jnp.result_type(x, float))
+    return jnp.clip(expit(x), finfo.tiny, 1.0 - finfo.eps)
+
+
+class SigmoidTransform(Transform):
+    """``y = 1 / (1 + exp(-x))``, from the reals onto the unit interval."""
+
+    codomain = constraints.unit_interval
+
+    def __call__(self, x):
+        return _clipped_expit(x)
+
+    def _inverse(self, y):
+        return logit(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        # d sigmoid/dx = sigmoid(x) sigmoid(-x), in log space.
+        return -jax.nn.softplus(x) - jax.nn.softplus(-x)
+
+
+def _concrete_sign(scale):
+    """+1 or -1 when ``scale`` is concrete and of one sign, else None."""
+    try:
+        scale = jnp.asarray(scale)
+        if bool(jnp.all(scale > 0)):
+            return 1
+        if bool(jnp.all(scale < 0)):
+            return -1
+    except jax.errors.ConcretizationTypeError:
+        pass
+    return None
+
+
+class AffineTransform(Transform):
+    """``y = loc + scale * x`` elementwise.
+
+    Parameters
+    ----------
+    loc, scale : array_like
+        Shift and (nonzero) scale; they broadcast with ``x``.
+    domain : Constraint, default=constraints.real
+        The set the transform is applied to; it decides the codomain, e.g.
+        ``AffineTransform(a, b - a, domain=unit_interval)`` maps onto
+        ``interval(a, b)``.
+    """
+
+    def __init__(self, loc, scale, domain=constraints.real):
+        self.loc = loc
+        self.scale = scale
+        self.domain = domain
+
+    @property
+    def codomain(self):
+        domain, loc, scale = self.domain, self.loc, self.scale
+        if isinstance(domain, constraints._Interval):
+            a = loc + scale * domain.lower_bound
+            b = loc + scale * domain.upper_bound
+            return constraints.interval(jnp.minimum(a, b), jnp.maximum(a, b))
+        sign = _concrete_sign(scale)
+        if isinstance(domain, constraints._GreaterThan) and sign is not None:
+            bound = loc + scale * domain.lower_bound
+            if sign > 0:
+                return constraints.greater_than(bound)
+            return constraints.less_than(bound)
+        # Unknown sign (traced scale) or an unbounded domain: the whole line
+        # is the tightest set we can name.
+        return constraints.real
+
+    def __call__(self, x):
+        return self.loc + self.scale * x
+
+    def _inverse(self, y):
+        return (y - self.loc) / self.scale
+
+    def log_abs_det_jacobian(self, x, y):
+        shape = jnp.broadcast_shapes(jnp.shape(x), jnp.shape(self.scale))
+        return jnp.broadcast_to(jnp.log(jnp.abs(self.scale)), shape)
+
+    def forward_shape(self, shape):
+        return jnp.broadcast_shapes(
+            tuple(shape), jnp.shape(self.loc), jnp.shape(self.scale)
+        )
+
+    def __repr__(self):
+        return f"AffineTransform(loc={self.loc}, scale={self.scale})"
+
+
+# --- composition and reinterpretation ---------------------------------------
+
+
+class ComposeTransform(Transform):
+    """Apply ``parts`` in order: ``y = parts[-1](...parts[0](x))``."""
+
+    def __init__(self, parts):
+        parts = list(parts)
+        if not parts:
+            raise ValueError("ComposeTransform needs at least one transform")
+        self.parts = parts
+
+    @property
+    def domain(self):
+        # The input event rank must cover every part's event rank, seen
+        # through the rank changes of the parts before it.
+        event_dim = self.parts[-1].codomain.event_dim
+        for part in reversed(self.parts):
+            extra = max(event_dim - part.codomain.event_dim, 0)
+            event_dim = part.domain.event_dim + extra
+        base = self.parts[0].domain
+        return _with_event_dim(base, event_dim)
+
+    @property
+    def codomain(self):
+        event_dim = self.parts[0].domain.event_dim
+        for part in self.parts:
+            extra = max(event_dim - part.domain.event_dim, 0)
+            event_dim = part.codomain.event_dim + extra
+        return _with_event_dim(self.parts[-1].codomain, event_dim)
+
+    def __call__(self, x):
+        for part in self.parts:
+            x = part(x)
+        return x
+
+    def _inverse(self, y):
+        for part in reversed(self.parts):
+            y = part._inverse(y)
+        return y
+
+    def log_abs_det_jacobian(self, x, y):
+        # Chain rule: sum each part's term, reduced to the batch shape of x.
+        batch_ndim = jnp.ndim(x) - self.domain.event_dim
+        total = 0.0
+        for i, part in enumerate(self.parts):
+            y_part = y if i == len(self.parts) - 1 else part(x)
+            term = part.log_abs_det_jacobian(x, y_part)
+            total = total + _sum_rightmost(term, jnp.ndim(term) - batch_ndim)
+            x = y_part
+        return total
+
+    def forward_shape(self, shape):
+        for part in self.parts:
+            shape = part.forward_shape(shape)
+        return tuple(shape)
+
+    def inverse_shape(self, shape):
+        for part in reversed(self.parts):
+            shape = part.inverse_shape(shape)
+        return tuple(shape)
+
+    def __repr__(self):
+        return f"ComposeTransform({self.parts!r})"
+
+
+def _with_event_dim(constraint, event_dim):
+    extra = event_dim - constraint.event_dim
+    return constraints.independent(constraint, extra) if extra > 0 else constraint
+
+
+class IndependentTransform(Transform):
+    """Treat the rightmost ``reinterpreted_batch_ndims`` dims of ``base`` as event.
+
+    The log-Jacobian of ``base`` is summed over those dims.
+    """
+
+    def __init__(self, base_transform, reinterpreted_batch_ndims):
+        n = int(reinterpreted_batch_ndims)
+        if n < 0:
+            raise ValueError(
+                f"IndependentTransform: reinterpreted_batch_ndims must be >= 0, got {n}"
+            )
+        self.base_transform = base_transform
+        self.reinterpreted_batch_ndims = n
+
+    @property
+    def domain(self):
+        return constraints.independent(
+            self.base_transform.domain, self.reinterpreted_batch_ndims
+        )
+
+    @property
+    def codomain(self):
+        return constraints.independent(
+            self.base_transform.codomain, self.reinterpreted_batch_ndims
+        )
+
+    def __call__(self, x):
+        return self.base_transform(x)
+
+    def _inverse(self, y):
+        return self.base_transform._inverse(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        term = self.base_transform.log_abs_det_jacobian(x, y)
+        return _sum_rightmost(term, self.reinterpreted_batch_ndims)
+
+    def forward_shape(self, shape):
+        return self.base_transform.forward_shape(shape)
+
+    def inverse_shape(self, shape):
+        return self.base_transform.inverse_shape(shape)
+
+    def __repr__(self):
+        return (
+            f"IndependentTransform({self.base_transform!r}, "
+            f"{self.reinterpreted_batch_ndims})"
+        )
+
+
+# --- structured transforms ----------------------------------------------------
+
+
+def _check_last_dim(name, x, minimum=1):
+    if jnp.ndim(x) < 1 or jnp.shape(x)[-1] < minimum:
+        raise ValueError(
+            f"{name} expects an input with a last dimension of size >= {minimum}, "
+            f"got shape {jnp.shape(x)}"
+        )
+
+
+def _tril_size_to_dim(n, strict, name):
+    """Solve ``K(K-1)/2 == n`` (strict) or ``K(K+1)/2 == n`` for the integer K."""
+    k = (1 + math.isqrt(1 + 8 * n)) // 2 if strict else (math.isqrt(1 + 8 * n) - 1) // 2
+    if (k * (k - 1) if strict else k * (k + 1)) != 2 * n:
+        kind = "K(K-1)/2" if strict else "K(K+1)/2"
+        raise ValueError(f"{name}: last dimension {n} is not of the form {kind}")
+    return k
+
+
+def _vec_to_tril(vec, k, diagonal):
+    rows, cols = jnp.tril_indices(k, diagonal)
+    out = jnp.zeros(jnp.shape(vec)[:-1] + (k, k), dtype=jnp.result_type(vec, float))
+    return out.at[..., rows, cols].set(vec)
+
+
+def _tril_to_vec(mat, diagonal):
+    rows, cols = jnp.tril_indices(jnp.shape(mat)[-1], diagonal)
+    return mat[..., rows, cols]
+
+
+def _exclusive_cumsum(x, axis=-1):
+    return jnp.cumsum(x, axis=axis) - x
+
+
+class StickBreakingTransform(Transform):
+    """Map ``R^(K-1)`` onto the ``K``-simplex by stick breaking.
+
+    ``z_i = sigmoid(x_i - log(K - 1 - i))`` is the fraction broken off what is
+    left of the stick; the offset makes ``x = 0`` the uniform vector (Stan
+    reference manual, "Unit simplex"). The log-Jacobian is that of the map
+    onto the first ``K - 1`` coordinates, whose Jacobian is triangular.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.simplex
+
+    @staticmethod
+    def _offset(km1, dtype):
+        return jnp.log(jnp.arange(km1, 0, -1, dtype=dtype))
+
+    def _logits(self, x):
+        _check_last_dim("StickBreakingTransform", x)
+        x = jnp.asarray(x, dtype=jnp.result_type(x, float))
+        return x - self._offset(x.shape[-1], x.dtype)
+
+    def __call__(self, x):
+        t = self._logits(x)
+        # Work in log space: log z = -softplus(-t), log(1 - z) = -softplus(t).
+        log_rest = jnp.cumsum(-jax.nn.softplus(t), axis=-1)
+        log_rest_before = jnp.concatenate(
+            [jnp.zeros_like(t[..., :1]), log_rest[..., :-1]], axis=-1
+        )
+        head = jnp.exp(-jax.nn.softplus(-t) + log_rest_before)
+        return jnp.concatenate([head, jnp.exp(log_rest[..., -1:])], axis=-1)
+
+    def _inverse(self, y):
+        _check_last_dim("StickBreakingTransform.inv", y, minimum=2)
+        # rest[i] = sum_{j > i} y_j, summed from the right to avoid 1 - cumsum.
+        tail = jnp.flip(jnp.cumsum(jnp.flip(y, -1), axis=-1), -1)[..., 1:]
+        x = jnp.log(y[..., :-1]) - jnp.log(tail)
+        return x + self._offset(x.shape[-1], x.dtype)
+
+    def log_abs_det_jacobian(self, x, y):
+        t = self._logits(x)
+        log_1m_z = -jax.nn.softplus(t)
+        log_rest_before = _exclusive_cumsum(log_1m_z)
+        # dy_i/dx_i = rest_i * z_i * (1 - z_i); dy_i/dx_j = 0 for j > i.
+        return jnp.sum(-jax.nn.softplus(-t) + log_1m_z + log_rest_before, axis=-1)
+
+    def forward_shape(self, shape):
+        _check_shape_last("StickBreakingTransform", shape, 1)
+        return tuple(shape[:-1]) + (shape[-1] + 1,)
+
+    def inverse_shape(self, shape):
+        _check_shape_last("StickBreakingTransform.inv", shape, 2)
+        return tuple(shape[:-1]) + (shape[-1] - 1,)
+
+
+def _check_shape_last(name, shape, minimum):
+    if len(shape) < 1 or shape[-1] < minimum:
+        raise ValueError(
+            f"{name} expects a shape whose last size is >= {minimum}, got {tuple(shape)}"
+        )
+
+
+class LowerCholeskyTransform(Transform):
+    """Map ``R^(K(K+1)/2)`` onto lower-triangular matrices with positive diagonal.
+
+    The first ``K(K-1)/2`` coordinates fill the strictly lower triangle (row
+    by row), the last ``K`` are the logs of the diagonal.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.lower_cholesky
+
+    def __call__(self, x):
+        _check_last_dim("LowerCholeskyTransform", x)
+        k = _tril_size_to_dim(jnp.shape(x)[-1], False, "LowerCholeskyTransform")
+        strict = _vec_to_tril(x[..., :-k], k, -1)
+        return strict + _diag_embed(jnp.exp(x[..., -k:]))
+
+    def _inverse(self, y):
+        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
+        return jnp.concatenate([_tril_to_vec(y, -1), jnp.log(diag)], axis=-1)
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        return jnp.sum(x[..., -k:], axis=-1)
+
+    def forward_shape(self, shape):
+        k = _tril_size_to_dim(shape[-1], False, "LowerCholeskyTransform")
+        return tuple(shape[:-1]) + (k, k)
+
+    def inverse_shape(self, shape):
+        k = shape[-1]
+        return tuple(shape[:-2]) + (k * (k + 1) // 2,)
+
+
+def _diag_embed(diag):
+    k = jnp.shape(diag)[-1]
+    return diag[..., :, None] * jnp.eye(k, dtype=diag.dtype)
+
+
+def _log_1m_tanh_sq(x):
+    # log(1 - tanh(x)^2) = 2 (log 2 - |x| - softplus(-2|x|)), finite for all x.
+    ax = jnp.abs(x)
+    return 2.0 * (math.log(2.0) - ax - jax.nn.softplus(-2.0 * ax))
+
+
+class CorrCholeskyTransform(Transform):
+    """Map ``R^(K(K-1)/2)`` onto Cholesky factors of correlation matrices.
+
+    Each coordinate becomes a canonical partial correlation ``z = tanh(x)``
+    in the strictly lower triangle (row by row); each row is then built by
+    stick breaking on the squared norm, ``L_ij = z_ij sqrt(1 - sum_{k<j}
+    L_ik^2)`` and ``L_ii = sqrt(1 - sum_{k<i} L_ik^2)``, so every row has unit
+    norm (Lewandowski, Kurowicka & Joe 2009, section 3; Stan reference manual,
+    "Cholesky factors of correlation matrices"). The log-Jacobian is with
+    respect to the strictly lower triangle of ``L``.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+
+    def _pieces(self, x):
+        _check_last_dim("CorrCholeskyTransform", x)
+        x = jnp.asarray(x, dtype=jnp.result_type(x, float))
+        k = _tril_size_to_dim(x.shape[-1], True, "CorrCholeskyTransform")
+        z = _vec_to_tril(jnp.tanh(x), k, -1)
+        log_1m_z2 = _vec_to_tril(_log_1m_tanh_sq(x), k, -1)
+        # log of the stick left in row i before column j: prod_{k<j}(1 - z_ik^2).
+        log_rest = _exclusive_cumsum(log_1m_z2)
+        return k, z, log_1m_z2, log_rest
+
+    def __call__(self, x):
+        k, z, _, log_rest = self._pieces(x)
+        z_full = z + jnp.eye(k, dtype=z.dtype)
+        return z_full * jnp.exp(0.5 * log_rest)
+
+    def _inverse(self, y):
+        strict = jnp.tril(y, -1)
+        rest = 1.0 - _exclusive_cumsum(strict**2)
+        z = _tril_to_vec(strict / jnp.sqrt(rest), -1)
+        eps = jnp.finfo(z.dtype).eps
+        return jnp.arctanh(jnp.clip(z, -1.0 + eps, 1.0 - eps))
+
+    def log_abs_det_jacobian(self, x, y):
+        k, _, log_1m_z2, log_rest = self._pieces(x)
+        # tanh contributes 1 - z^2; row-wise stick breaking is triangular with
+        # diagonal sqrt(rest), summed over the strictly lower triangle.
+        strict_rest = jnp.tril(log_rest, -1)
+        return jnp.sum(log_1m_z2, axis=(-2, -1)) + 0.5 * jnp.sum(
+            strict_rest, axis=(-2, -1)
+        )
+
+    def forward_shape(self, shape):
+        k = _tril_size_to_dim(shape[-1], True, "CorrCholeskyTransform")
+        return tuple(shape[:-1]) + (k, k)
+
+    def inverse_shape(self, shape):
+        k = shape[-1]
+        return tuple(shape[:-2]) + (k * (k - 1) // 2,)
+
+
+class PositiveDefiniteTransform(Transform):
+    """Map ``R^(K(K+1)/2)`` onto positive definite matrices as ``L L^T``.
+
+    ``L`` comes from :class:`LowerCholeskyTransform`. The log-Jacobian is with
+    respect to the lower triangle (diagonal included) of the symmetric
+    output; the map ``L -> L L^T`` contributes ``2^K prod_i L_ii^(K - i + 1)``
+    (1-based ``i``).
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.positive_definite
+
+    def __call__(self, x):
+        chol = LowerCholeskyTransform()(x)
+        return chol @ jnp.swapaxes(chol, -2, -1)
+
+    def _inverse(self, y):
+        return LowerCholeskyTransform()._inverse(jnp.linalg.cholesky(y))
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        log_diag = x[..., -k:]  # log L_ii
+        # exp on the diagonal gives one more power of L_ii: K - i + 2 in all.
+        powers = jnp.arange(k + 1, 1, -1, dtype=log_diag.dtype)
+        return k * math.log(2.0) + jnp.sum(powers * log_diag, axis=-1)
+
+    def forward_shape(self, shape):
+        return LowerCholeskyTransform().forward_shape(shape)
+
+    def inverse_shape(self, shape):
+        return LowerCholeskyTransform().inverse_shape(shape)
+
+
+# --- biject_to ----------------------------------------------------------------
+
+
+class ConstraintRegistry:
+    """Dispatch from a constraint's type to a factory of its bijection.
+
+    ``biject_to(constraint)`` walks the constraint's class hierarchy (most
+    specific first) and calls the first registered factory. Register new
+    constraints with ``@biject_to.register(ConstraintType)``.
+    """
+
+    def __init__(self):
+        self._registry = {}
+
+    def register(self, constraint_type, factory=None):
+        if factory is None:
+            return lambda f: self.register(constraint_type, f)
+        self._registry[constraint_type] = factory
+        return factory
+
+    def __call__(self, constraint):
+        if not isinstance(constraint, constraints.Constraint):
+            raise TypeError(f"biject_to expects a Constraint, got {constraint!r}")
+        if constraint.is_discrete:
+            raise ValueError(
+                f"a site with a discrete support ({constraint!r}) cannot be sampled "
+                "by HMC/NUTS or fitted by SVI in unconstrained space: observe it, "
+                "marginalise it out, or give it a continuous relaxation"
+            )
+        for cls in type(constraint).__mro__:
+            if cls in self._registry:
+                return self._registry[cls](constraint)
+        raise NotImplementedError(
+            f"biject_to has no transform registered for constraint {constraint!r}"
+        )
+
+
+biject_to = ConstraintRegistry()
+
+
+@biject_to.register(constraints._Real)
+def _biject_real(constraint):
+    return IdentityTransform()
+
+
+@biject_to.register(constraints._GreaterThan)
+def _biject_greater_than(constraint):
+    # Covers positive and nonnegative too: exp maps onto (0, inf), which is
+    # all of the closed half-line but the boundary point (measure zero).
+    if isinstance(constraint, (constraints._Positive, constraints._Nonnegative)):
+        return ExpTransform()
+    return ComposeTransform(
+        [ExpTransform(), AffineTransform(constraint.lower_bound, 1.0, constraints.positive)]
+    )
+
+
+@biject_to.register(constraints._LessThan)
+def _biject_less_than(constraint):
+    return ComposeTransform(
+        [ExpTransform(), AffineTransform(constraint.upper_bound, -1.0, constraints.positive)]
+    )
+
+
+@biject_to.register(constraints._Interval)
+def _biject_interval(constraint):
+    if isinstance(constraint, constraints._UnitInterval):
+        return SigmoidTransform()
+    low, high = constraint.lower_bound, constraint.upper_bound
+    affine = AffineTransform(low, high - low, constraints.unit_interval)
+    return ComposeTransform([SigmoidTransform(), affine])
+
+
+@biject_to.register(constraints._Simplex)
+def _biject_simplex(constraint):
+    return StickBreakingTransform()
+
+
+@biject_to.register(constraints._CorrCholesky)
+def _biject_corr_cholesky(constraint):
+    return CorrCholeskyTransform()
+
+
+@biject_to.register(constraints._LowerCholesky)
+def _biject_lower_cholesky(constraint):
+    return LowerCholeskyTransform()
+
+
+@biject_to.register(constraints._PositiveDefinite)
+def _biject_positive_definite(constraint):
+    return PositiveDefiniteTransform()
+
+
+@biject_to.register(constraints._Independent)
+def _biject_independent(constraint):
+    base = biject_to(constraint.base_constraint)
+    return IndependentTransform(base, constraint.reinterpreted_batch_ndims)
