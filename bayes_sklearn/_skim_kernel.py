@@ -53,7 +53,9 @@ __all__ = [
     "main_effect_probes",
     "mixture_moments",
     "predict_latent",
+    "probe_kernel",
     "training_gram",
+    "weighted_log_marginal_likelihood",
 ]
 
 #: Jitter added to the diagonal of the training Gram matrix (notes/skim.md 2).
@@ -142,10 +144,14 @@ def interaction_kernel(X, Z, params):
     """
     U = X * params.kappa
     V = Z * params.kappa
-    dot = U @ V.T
+    return _kernel_from_inner_products(U @ V.T, jnp.square(U) @ jnp.square(V).T, params)
+
+
+def _kernel_from_inner_products(dot, dot_sq, params):
+    """The kernel from ``dot = <u, v>`` and ``dot_sq = <u*u, v*v>``."""
     # The direct form (not the example's expanded (1 + <u,v>)^2 form) avoids
     # cancelling the constant and linear terms it adds and subtracts.
-    pairs = 0.5 * (jnp.square(dot) - jnp.square(U) @ jnp.square(V).T)
+    pairs = 0.5 * (jnp.square(dot) - dot_sq)
     return (
         jnp.square(params.c)
         + jnp.square(params.eta1) * dot
@@ -154,18 +160,22 @@ def interaction_kernel(X, Z, params):
 
 
 @jax.jit
-def training_gram(X, params, noise_var, jitter=DEFAULT_JITTER):
-    """Training covariance ``K = k(X, X) + (noise_var + jitter) I``, symmetric.
+def training_gram(X, params, noise_var, jitter=DEFAULT_JITTER, is_observed=None):
+    """Training covariance ``K = k(X, X) + diag(noise_var + jitter)``, symmetric.
 
     Parameters
     ----------
     X : array of shape (N, P)
     params : KernelParams
-    noise_var : scalar
-        Observation noise variance ``sigma^2``.
+    noise_var : scalar or array of shape (N,)
+        Observation noise variance ``sigma^2``, or one per row.
     jitter : float, default=1e-4
         Absolute diagonal jitter (notes/skim.md 2). A further
         ``10 * eps * mean(diag k)`` is added, which only matters in float32.
+    is_observed : bool array of shape (N,), optional
+        Rows marked False (padding) are decoupled from all others and get
+        unit variance, so that they add exactly nothing to the quadratic
+        form or the log determinant when their target is 0.
 
     Returns
     -------
@@ -177,7 +187,11 @@ def training_gram(X, params, noise_var, jitter=DEFAULT_JITTER):
     K = 0.5 * (K + K.T)
     eps = jnp.finfo(K.dtype).eps
     diag = noise_var + jitter + _RELATIVE_JITTER_EPS * eps * jnp.mean(jnp.diag(K))
-    return K + diag * jnp.eye(K.shape[0], dtype=K.dtype)
+    eye = jnp.eye(K.shape[0], dtype=K.dtype)
+    K = K + jnp.broadcast_to(diag, K.shape[:1]) * eye
+    if is_observed is not None:
+        K = jnp.where(is_observed[:, None] & is_observed[None, :], K, eye)
+    return K
 
 
 # --- 2. GP marginal likelihood and prediction -------------------------------
@@ -208,7 +222,7 @@ def condition_gp(X, y, params, noise_var, jitter=DEFAULT_JITTER):
     y : array of shape (N,)
         Centred targets (the GP has zero mean).
     params : KernelParams
-    noise_var : scalar
+    noise_var : scalar or array of shape (N,)
     jitter : float, default=1e-4
 
     Returns
@@ -221,7 +235,9 @@ def condition_gp(X, y, params, noise_var, jitter=DEFAULT_JITTER):
 
 
 @jax.jit
-def log_marginal_likelihood(X, y, params, noise_var, jitter=DEFAULT_JITTER):
+def log_marginal_likelihood(
+    X, y, params, noise_var, jitter=DEFAULT_JITTER, is_observed=None
+):
     """Log density of ``y ~ MultivariateNormal(0, K)`` (notes/skim.md 2.2).
 
     ``-1/2 y^T K^{-1} y - sum log diag L - N/2 log(2 pi)``, computed from the
@@ -232,21 +248,72 @@ def log_marginal_likelihood(X, y, params, noise_var, jitter=DEFAULT_JITTER):
     X : array of shape (N, P)
     y : array of shape (N,)
     params : KernelParams
-    noise_var : scalar
+    noise_var : scalar or array of shape (N,)
     jitter : float, default=1e-4
+    is_observed : bool array of shape (N,), optional
+        Rows marked False are left out exactly (see :func:`training_gram`).
 
     Returns
     -------
     scalar
     """
-    chol = jnp.linalg.cholesky(training_gram(X, params, noise_var, jitter))
+    gram = training_gram(X, params, noise_var, jitter, is_observed)
+    chol = jnp.linalg.cholesky(gram)
+    if is_observed is None:
+        n_observed = y.shape[0]
+    else:
+        y = jnp.where(is_observed, y, 0.0)
+        n_observed = jnp.sum(is_observed)
     white = solve_triangular(chol, y, lower=True)
-    n = y.shape[0]
     return (
         -0.5 * jnp.dot(white, white)
         - jnp.sum(jnp.log(jnp.diag(chol)))
-        - 0.5 * n * math.log(2.0 * math.pi)
+        - 0.5 * n_observed * math.log(2.0 * math.pi)
     )
+
+
+@jax.jit
+def weighted_log_marginal_likelihood(
+    X, y, params, noise_var, weight, jitter=DEFAULT_JITTER
+):
+    """Log marginal likelihood with each row's likelihood raised to its weight.
+
+    Computes ``log int prod_n N(y_n | f_n, v)^{w_n} GP(df)`` with
+    ``v = noise_var + jitter``.
+
+    Raising a Gaussian likelihood to the power ``w`` gives, up to a factor
+    free of f, a Gaussian with variance ``v / w``:
+    ``N(y | f, v)^w = N(y | f, v / w) * (2 pi v / w)^{1/2} (2 pi v)^{-w/2}``.
+    So the weighted marginal likelihood is the GP one with per-row noise
+    ``v / w`` plus that factor, and an integer weight k is exactly k copies
+    of the row. Rows of weight 0 (padding) drop out.
+
+    Parameters
+    ----------
+    X : array of shape (N, P)
+    y : array of shape (N,)
+    params : KernelParams
+    noise_var : scalar
+        Observation noise variance ``sigma^2``.
+    weight : array of shape (N,)
+        Non-negative row weights.
+    jitter : float, default=1e-4
+        Added to ``noise_var`` before weighting, so it acts as extra noise.
+
+    Returns
+    -------
+    scalar
+    """
+    is_observed = weight > 0
+    safe_weight = jnp.where(is_observed, weight, 1.0)
+    var = noise_var + jitter
+    row_var = var / safe_weight
+    log_2pi = math.log(2.0 * math.pi)
+    factor = 0.5 * (log_2pi + jnp.log(row_var)) - 0.5 * safe_weight * (
+        log_2pi + jnp.log(var)
+    )
+    gp = log_marginal_likelihood(X, y, params, row_var, 0.0, is_observed)
+    return gp + jnp.sum(jnp.where(is_observed, factor, 0.0))
 
 
 @jax.jit
@@ -272,9 +339,10 @@ def predict_latent(X, condition, params, X_new):
     cross = interaction_kernel(X_new, X, params)
     mean = cross @ condition.alpha
     white = solve_triangular(condition.chol, cross.T, lower=True)
-    prior_var = jax.vmap(lambda x: interaction_kernel(x[None], x[None], params))(
-        X_new
-    ).reshape(-1)
+    U_new = jnp.square(X_new * params.kappa)
+    prior_var = _kernel_from_inner_products(
+        jnp.sum(U_new, axis=1), jnp.sum(jnp.square(U_new), axis=1), params
+    )
     var = prior_var - jnp.sum(jnp.square(white), axis=0)
     return mean, jnp.maximum(var, 0.0)
 
@@ -285,79 +353,164 @@ def predict_latent(X, condition, params, X_new):
 class ProbeSet(NamedTuple):
     """Probe points and weights that express coefficients as functionals of f.
 
-    Coefficient ``m`` equals ``sum_g weights[g] * f(points[m, g])`` for every
-    f of the SKIM form, because the intercept, the other main effects and the
-    other interactions cancel in the weighted sum (notes/skim.md 3).
+    Coefficient ``m`` equals ``sum_g weights[m, g] * f(q_mg)`` for every f of
+    the SKIM form, because the intercept and all other effects cancel in the
+    weighted sum (notes/skim.md 3). Each probe is a shared base point plus an
+    offset on a few coordinates, ``q_mg = base + sum_k offsets[m, g, k]
+    e_{index[m, k]}``, so a kernel value at a probe costs O(K) instead of
+    O(P) (see :func:`probe_kernel`).
 
     Parameters
     ----------
-    points : array of shape (M, G, P)
-        ``G`` probe points for each of ``M`` coefficients.
-    weights : array of shape (G,)
-        The same weights for every coefficient of the set.
+    base : array of shape (P,)
+        The point the probes are centred on (0 in the standardised space).
+    index : int array of shape (M, K)
+        The K coordinates each coefficient's probes move along.
+    offsets : array of shape (M, G, K)
+        Offsets of the ``G`` probes of each coefficient along those
+        coordinates.
+    weights : array of shape (M, G)
+        Weights of the probes in the coefficient's functional.
     """
 
-    points: jax.Array
+    base: jax.Array
+    index: jax.Array
+    offsets: jax.Array
     weights: jax.Array
 
+    def points(self):
+        """Dense probe coordinates, an array of shape (M, G, P)."""
+        onehot = jax.nn.one_hot(self.index, self.base.shape[0], dtype=self.base.dtype)
+        return self.base + jnp.einsum("mgk,mkp->mgp", self.offsets, onehot)
 
-def main_effect_probes(n_features, dtype=float):
-    """Probes ``+e_i`` and ``-e_i`` with weights ``(1/2, -1/2)`` for every i.
 
-    ``f(e_i) - f(-e_i) = 2 theta_i`` as the model has no squared terms.
+def _as_base(base, n_features, dtype):
+    if base is None:
+        return np.zeros(n_features, dtype=dtype)
+    return np.asarray(base, dtype=dtype).reshape(n_features)
+
+
+def main_effect_probes(n_features, base=None, dtype=float):
+    """Probes ``base + e_i`` and ``base - e_i`` with weights ``(1/2, -1/2)``.
+
+    ``(f(b + e_i) - f(b - e_i)) / 2`` is the slope of f along coordinate i at
+    ``b``: ``theta_i + sum_{j != i} theta_ij b_j`` (exact, as the model has no
+    squared terms); at ``b = 0`` it is ``theta_i``.
 
     Parameters
     ----------
     n_features : int
+    base : array-like of shape (n_features,), default=None
+        Where the slopes are taken; None means the origin.
     dtype : dtype, default=float
 
     Returns
     -------
     ProbeSet
-        ``points`` of shape (n_features, 2, n_features).
+        ``n_features`` coefficients, ``G = 2`` probes each, ``K = 1``.
     """
-    eye = np.eye(n_features, dtype=dtype)
-    points = np.stack([eye, -eye], axis=1)
+    # Probes are constants: build them in NumPy rather than as traced ops.
+    index = np.arange(n_features)[:, None]
+    offsets = np.broadcast_to(np.asarray([[1.0], [-1.0]], dtype), (n_features, 2, 1))
+    weights = np.broadcast_to(np.asarray([0.5, -0.5], dtype), (n_features, 2))
     return ProbeSet(
-        points=jnp.asarray(points), weights=jnp.asarray([0.5, -0.5], dtype=dtype)
+        base=jnp.asarray(_as_base(base, n_features, dtype)),
+        index=jnp.asarray(index, dtype=jnp.int32),
+        offsets=jnp.asarray(offsets),
+        weights=jnp.asarray(weights),
     )
 
 
-def interaction_probes(pairs, n_features, dtype=float):
-    """Probes at ``(x_i, x_j) in {(1,1), (1,-1), (-1,1), (-1,-1)}``, others 0.
+def interaction_probes(pairs, n_features, base=None, dtype=float):
+    """Probes at ``base + (+-1) e_i + (+-1) e_j``, weights ``(1, -1, -1, 1) / 4``.
 
-    The weights ``(1, -1, -1, 1) / 4`` cancel the intercept and both main
-    effects, leaving ``theta_ij``.
+    The four signs ``(1,1), (1,-1), (-1,1), (-1,-1)`` cancel the intercept
+    and both main effects (at any base point), leaving ``theta_ij``.
 
     Parameters
     ----------
-    pairs : int array of shape (M, 2)
+    pairs : int array-like of shape (M, 2)
         Feature index pairs ``(i, j)`` with ``i != j``.
     n_features : int
+    base : array-like of shape (n_features,), default=None
     dtype : dtype, default=float
 
     Returns
     -------
     ProbeSet
-        ``points`` of shape (M, 4, n_features).
+        M coefficients, ``G = 4`` probes each, ``K = 2``.
     """
-    # Probes are constants: build them in NumPy rather than as traced ops.
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    pairs = np.asarray(pairs, dtype=np.int32).reshape(-1, 2)
+    if np.any(pairs[:, 0] == pairs[:, 1]):
+        raise ValueError("interaction_probes: pairs must have i != j.")
     signs = np.asarray([[1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=dtype)
-    points = np.zeros((len(pairs), 4, n_features), dtype=dtype)
-    rows = np.arange(len(pairs))[:, None]
-    points[rows, :, pairs[:, :1]] = signs[None, :, 0]
-    points[rows, :, pairs[:, 1:]] = signs[None, :, 1]
-    weights = np.asarray([0.25, -0.25, -0.25, 0.25], dtype=dtype)
-    return ProbeSet(points=jnp.asarray(points), weights=jnp.asarray(weights))
+    offsets = np.broadcast_to(signs, (pairs.shape[0], 4, 2))
+    weights = np.broadcast_to(np.asarray([1, -1, -1, 1], dtype) / 4, (len(pairs), 4))
+    return ProbeSet(
+        base=jnp.asarray(_as_base(base, n_features, dtype)),
+        index=jnp.asarray(pairs),
+        offsets=jnp.asarray(offsets),
+        weights=jnp.asarray(weights),
+    )
+
+
+def _probe_coordinates(probes, params):
+    """Scaled base ``kappa * b`` and scaled probe values on the moved axes."""
+    scaled_base = probes.base * params.kappa
+    kappa_moved = params.kappa[probes.index][:, None, :]  # (M, 1, K)
+    base_moved = scaled_base[probes.index][:, None, :]  # (M, 1, K)
+    moved = base_moved + kappa_moved * probes.offsets  # (M, G, K)
+    return scaled_base, base_moved, moved
+
+
+@jax.jit
+def probe_kernel(probes, X, params):
+    """Kernel between every probe and every row of ``X``, in O(M G K N + N P).
+
+    With ``u = kappa * q`` for a probe ``q`` that differs from the base ``b``
+    on coordinates ``index`` only, ``<u, v> = <kappa b, v> + sum_k (u_k -
+    kappa_k b_k) v_k``, and likewise for ``<u*u, v*v>``: the O(P) part is
+    shared by all probes.
+
+    Parameters
+    ----------
+    probes : ProbeSet
+    X : array of shape (N, P)
+    params : KernelParams
+
+    Returns
+    -------
+    array of shape (M, G, N)
+    """
+    scaled_base, base_moved, moved = _probe_coordinates(probes, params)
+    V = X * params.kappa
+    V_moved = jnp.moveaxis(V[:, probes.index], 0, -1)  # (M, K, N)
+    dot = V @ scaled_base + jnp.einsum("mgk,mkn->mgn", moved - base_moved, V_moved)
+    dot_sq = jnp.square(V) @ jnp.square(scaled_base) + jnp.einsum(
+        "mgk,mkn->mgn",
+        jnp.square(moved) - jnp.square(base_moved),
+        jnp.square(V_moved),
+    )
+    return _kernel_from_inner_products(dot, dot_sq, params)
+
+
+def _probe_prior_blocks(probes, params):
+    """``k(q_mg, q_mh)`` for the probes of each coefficient: shape (M, G, G)."""
+    scaled_base, base_moved, moved = _probe_coordinates(probes, params)
+    base_moved = base_moved[:, 0]  # (M, K)
+    # Coordinates off the moved axes hold the base in both probes.
+    off_axes = jnp.sum(jnp.square(scaled_base)) - jnp.sum(jnp.square(base_moved), -1)
+    off_axes_sq = jnp.sum(scaled_base**4) - jnp.sum(base_moved**4, axis=-1)
+    dot = off_axes[:, None, None] + jnp.einsum("mgk,mhk->mgh", moved, moved)
+    dot_sq = off_axes_sq[:, None, None] + jnp.einsum(
+        "mgk,mhk->mgh", jnp.square(moved), jnp.square(moved)
+    )
+    return _kernel_from_inner_products(dot, dot_sq, params)
 
 
 def _probe_cross_covariance(X, params, probes):
-    """``B[m] = sum_g w_g k(q_mg, X)``: Cov(theta_m, f(X)) under the prior."""
-    n_coef, n_probe, n_features = probes.points.shape
-    flat = probes.points.reshape(n_coef * n_probe, n_features)
-    cross = interaction_kernel(flat, X, params).reshape(n_coef, n_probe, -1)
-    return jnp.einsum("g,mgn->mn", probes.weights, cross)
+    """``B[m] = sum_g w_mg k(q_mg, X)``: Cov(theta_m, f(X)) under the prior."""
+    return jnp.einsum("mg,mgn->mn", probes.weights, probe_kernel(probes, X, params))
 
 
 @jax.jit
@@ -367,7 +520,7 @@ def coefficient_moments(X, condition, params, probes):
     With ``a`` the probe weights, ``E[theta] = a^T K_qx K^{-1} y`` and
     ``Var[theta] = a^T K_qq a - |L^{-1} K_xq a|^2`` (notes/skim.md 3). Only the
     ``G x G`` prior blocks of each coefficient are formed, so the cost is
-    O(M G N P + M N^2), linear in the number of coefficients M.
+    O(M G K N + M N^2): linear in the number of coefficients M.
 
     Parameters
     ----------
@@ -386,8 +539,8 @@ def coefficient_moments(X, condition, params, probes):
     cross = _probe_cross_covariance(X, params, probes)
     mean = cross @ condition.alpha
     white = solve_triangular(condition.chol, cross.T, lower=True)
-    blocks = jax.vmap(lambda q: interaction_kernel(q, q, params))(probes.points)
-    prior_var = jnp.einsum("g,mgh,h->m", probes.weights, blocks, probes.weights)
+    blocks = _probe_prior_blocks(probes, params)
+    prior_var = jnp.einsum("mg,mgh,mh->m", probes.weights, blocks, probes.weights)
     var = prior_var - jnp.sum(jnp.square(white), axis=0)
     return mean, jnp.maximum(var, 0.0)
 
@@ -412,11 +565,12 @@ def coefficient_covariance(X, condition, params, probes):
     array of shape (M, M)
         Symmetric.
     """
-    n_coef, n_probe, n_features = probes.points.shape
-    flat = probes.points.reshape(n_coef * n_probe, n_features)
+    points = probes.points()
+    n_coef, n_probe, n_features = points.shape
+    flat = points.reshape(n_coef * n_probe, n_features)
     prior = interaction_kernel(flat, flat, params)
     prior = prior.reshape(n_coef, n_probe, n_coef, n_probe)
-    prior = jnp.einsum("g,mgkh,h->mk", probes.weights, prior, probes.weights)
+    prior = jnp.einsum("mg,mgkh,kh->mk", probes.weights, prior, probes.weights)
     cross = _probe_cross_covariance(X, params, probes)
     white = solve_triangular(condition.chol, cross.T, lower=True)
     cov = prior - white.T @ white

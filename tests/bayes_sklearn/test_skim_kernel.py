@@ -11,11 +11,8 @@ from scipy.stats import multivariate_normal
 from bayes_sklearn import _skim_kernel as sk
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    # Exact-equality checks against explicit linear algebra need float64.
-    with jax.enable_x64(True):
-        yield
+# Exact-equality checks against explicit linear algebra need float64.
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 def _random_params(rng, n_features):
@@ -122,9 +119,13 @@ def test_log_marginal_likelihood_matches_scipy():
     np.testing.assert_allclose(float(got), expected, rtol=1e-10)
 
 
-def test_probe_weights_recover_coefficients_exactly():
-    rng = np.random.default_rng(3)
-    P = 5
+def _apply_probes(f, probes):
+    """sum_g w_mg f(q_mg) for every coefficient m."""
+    values = f(np.asarray(probes.points()))
+    return np.einsum("mg,mg->m", values, np.asarray(probes.weights))
+
+
+def _random_function(rng, P):
     theta0 = rng.normal()
     theta = rng.normal(size=P)
     inter = np.triu(rng.normal(size=(P, P)), k=1)
@@ -132,31 +133,53 @@ def test_probe_weights_recover_coefficients_exactly():
     def f(x):  # linear + pairwise interaction function, no squares
         return theta0 + x @ theta + np.einsum("...i,ij,...j->...", x, inter, x)
 
-    mains = sk.main_effect_probes(P)
-    recovered = np.asarray(f(np.asarray(mains.points))) @ np.asarray(mains.weights)
+    return f, theta, inter
+
+
+def test_probe_weights_recover_coefficients_exactly():
+    rng = np.random.default_rng(3)
+    P = 5
+    f, theta, inter = _random_function(rng, P)
+    recovered = _apply_probes(f, sk.main_effect_probes(P))
     np.testing.assert_allclose(recovered, theta, rtol=1e-12, atol=1e-12)
 
     pairs = np.asarray(_pairs(P))
-    probes = sk.interaction_probes(pairs, P)
-    recovered = np.asarray(f(np.asarray(probes.points))) @ np.asarray(probes.weights)
+    recovered = _apply_probes(f, sk.interaction_probes(pairs, P))
     np.testing.assert_allclose(recovered, inter[pairs[:, 0], pairs[:, 1]], atol=1e-12)
 
 
-def test_probes_recover_coefficients_at_shifted_and_scaled_points():
-    # The estimator maps probes through its standardiser; the weighted sums
-    # stay exact because the function has no squared terms.
+def test_probes_at_a_base_point_recover_slopes_and_interactions():
+    # The estimator probes at the standardised image of x = 0 to report
+    # coefficients in user units: slopes there include interaction terms.
     rng = np.random.default_rng(4)
     P = 4
-    theta, inter = rng.normal(size=P), np.triu(rng.normal(size=(P, P)), k=1)
-    shift, scale = rng.normal(size=P), rng.uniform(0.5, 2.0, size=P)
+    f, theta, inter = _random_function(rng, P)
+    base = rng.normal(size=P)
+    recovered = _apply_probes(f, sk.main_effect_probes(P, base=base))
+    np.testing.assert_allclose(recovered, theta + (inter + inter.T) @ base)
 
-    def f_standardised(z):
-        return 0.3 + z @ theta + np.einsum("...i,ij,...j->...", z, inter, z)
+    pairs = np.asarray(_pairs(P))
+    recovered = _apply_probes(f, sk.interaction_probes(pairs, P, base=base))
+    np.testing.assert_allclose(recovered, inter[pairs[:, 0], pairs[:, 1]], atol=1e-12)
 
-    probes = sk.main_effect_probes(P)
-    values = f_standardised((np.asarray(probes.points) - shift) / scale)
-    expected = theta / scale - (inter + inter.T) @ (shift / scale) / scale
-    np.testing.assert_allclose(values @ np.asarray(probes.weights), expected)
+
+def test_interaction_probes_reject_repeated_index():
+    with pytest.raises(ValueError, match="i != j"):
+        sk.interaction_probes([[1, 1]], 3)
+
+
+def test_probe_kernel_equals_dense_kernel_at_probe_points():
+    rng = np.random.default_rng(11)
+    P = 5
+    params = _random_params(rng, P)
+    X = jnp.asarray(rng.normal(size=(9, P)))
+    probes = sk.interaction_probes(_pairs(P), P, base=rng.normal(size=P))
+    points = probes.points()
+    dense = sk.interaction_kernel(points.reshape(-1, P), X, params)
+    got = sk.probe_kernel(probes, X, params)
+    np.testing.assert_allclose(
+        np.asarray(got), np.asarray(dense).reshape(got.shape), rtol=1e-11
+    )
 
 
 def test_coefficient_moments_equal_explicit_bayesian_linear_regression():
@@ -180,6 +203,28 @@ def test_coefficient_moments_equal_explicit_bayesian_linear_regression():
     got_mean, got_var = sk.coefficient_moments(jnp.asarray(X), cond, params, probes)
     np.testing.assert_allclose(np.asarray(got_mean), mean[P + 1 :], rtol=1e-8)
     np.testing.assert_allclose(np.asarray(got_var), np.diag(cov)[P + 1 :], rtol=1e-7)
+
+
+def test_slope_moments_at_a_base_point_equal_linear_regression():
+    # Slope i at b is the linear combination theta_i + sum_j theta_ij b_j of
+    # the regression coefficients: its moments are a^T mean and a^T cov a.
+    rng = np.random.default_rng(12)
+    P = 3
+    params = _random_params(rng, P)
+    X, y = _data(rng, n=20, p=P)
+    base = rng.normal(size=P)
+    noise_var = _effective_noise(X, params, 0.1)
+    mean, cov, _ = _blr_posterior(X, y, params, noise_var)
+    combos = np.zeros((P, len(mean)))
+    combos[np.arange(P), 1 + np.arange(P)] = 1.0
+    for k, (i, j) in enumerate(_pairs(P)):
+        combos[i, P + 1 + k], combos[j, P + 1 + k] = base[j], base[i]
+    cond = sk.condition_gp(jnp.asarray(X), jnp.asarray(y), params, 0.1)
+    probes = sk.main_effect_probes(P, base=base)
+    got_mean, got_var = sk.coefficient_moments(jnp.asarray(X), cond, params, probes)
+    np.testing.assert_allclose(np.asarray(got_mean), combos @ mean, rtol=1e-8)
+    expected_var = np.einsum("mi,ij,mj->m", combos, cov, combos)
+    np.testing.assert_allclose(np.asarray(got_var), expected_var, rtol=1e-7)
 
 
 def test_coefficient_covariance_equals_explicit_bayesian_linear_regression():
@@ -242,3 +287,35 @@ def test_float32_cholesky_is_finite_for_extreme_scales():
         )(jnp.float32(1e-2))
     assert value.dtype == jnp.float32
     assert np.isfinite(float(value)) and np.isfinite(float(grad))
+
+
+def test_padding_rows_drop_out_of_the_marginal_likelihood():
+    rng = np.random.default_rng(9)
+    params = _random_params(rng, 3)
+    X, y = _data(rng, n=12, p=3)
+    X_pad = np.vstack([X, np.zeros((4, 3))])
+    y_pad = np.concatenate([y, np.zeros(4)])
+    is_observed = np.arange(16) < 12
+    expected = sk.log_marginal_likelihood(jnp.asarray(X), jnp.asarray(y), params, 0.2)
+    got = sk.log_marginal_likelihood(
+        jnp.asarray(X_pad), jnp.asarray(y_pad), params, 0.2,
+        is_observed=jnp.asarray(is_observed),
+    )
+    np.testing.assert_allclose(float(got), float(expected), rtol=1e-10)
+
+
+def test_integer_weights_equal_repeated_rows():
+    rng = np.random.default_rng(10)
+    params = _random_params(rng, 3)
+    X, y = _data(rng, n=6, p=3)
+    weight = np.asarray([2.0, 1.0, 0.0, 3.0, 1.0, 1.0])
+    repeats = weight.astype(int)
+    expected = sk.log_marginal_likelihood(
+        jnp.asarray(np.repeat(X, repeats, axis=0)),
+        jnp.asarray(np.repeat(y, repeats)), params, 0.15, jitter=1e-4,
+    )
+    got = sk.weighted_log_marginal_likelihood(
+        jnp.asarray(X), jnp.asarray(y), params, 0.15, jnp.asarray(weight),
+        jitter=1e-4,
+    )
+    np.testing.assert_allclose(float(got), float(expected), rtol=1e-9)
