@@ -1,0 +1,10 @@
+"""MCMC on JAX: leapfrog integrators, Euclidean metrics, iterative NUTS, HMC,
+Stan's windowed warmup and the :class:`MCMC` driver.
+
+Modules, one idea each: ``integrators`` (velocity Verlet), ``metrics``
+(kinetic energy, momentum, U-turn criterion), ``proposal`` (multinomial and
+biased progressive sampling), ``termination`` (iterative U-turn checks),
+``trajectory`` (tree building), ``nuts`` and ``hmc`` (transition kernels),
+``adaptation`` (step size and mass matrix warmup), ``sampler`` (the compiled
+run and the public classes).
+"""
