@@ -175,7 +175,8 @@ def constrain_fn(model, model_args, model_kwargs, params, return_deterministic=F
 def unconstrain_fn(model, model_args, model_kwargs, params):
     """Map constrained latent ``params`` to unconstrained space."""
     model_kwargs = {} if model_kwargs is None else model_kwargs
-    model_trace = trace(substitute(model, data=params)).get_trace(
+    # Seeded so that latent sites missing from ``params`` can run.
+    model_trace = trace(seed(substitute(model, data=params), rng_seed=0)).get_trace(
         *model_args, **model_kwargs
     )
     return {

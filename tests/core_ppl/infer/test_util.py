@@ -1,0 +1,130 @@
+"""The model-to-arrays bridge: log densities by hand, potential energy with
+log-Jacobians, constraining, and initialisation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special, stats
+
+import core_ppl as ppl
+import core_ppl.distributions as dist
+from core_ppl import handlers
+from core_ppl.infer import (
+    init_to_median,
+    init_to_sample,
+    init_to_uniform,
+    init_to_value,
+)
+from core_ppl.infer.util import (
+    constrain_fn,
+    initialize_model,
+    log_density,
+    merge_model_args,
+    potential_energy,
+    split_model_args,
+    unconstrain_fn,
+)
+
+Y = np.array([[0.2, 1.1, -0.4], [0.9, 0.3, 2.2]])
+
+
+def hierarchical(y):
+    sigma = ppl.sample("sigma", dist.HalfCauchy(2.0))           # positive
+    rho = ppl.sample("rho", dist.Uniform(-1.0, 1.0))            # interval
+    with ppl.plate("groups", y.shape[1]):
+        mu = ppl.sample("mu", dist.Normal(0.0, 1.0))
+        with ppl.plate("rows", y.shape[0]):
+            ppl.sample("y", dist.Normal(mu + rho, sigma), obs=y)
+    ppl.deterministic("sigma_sq", sigma**2)
+
+
+def _hand_log_joint(sigma, rho, mu):
+    return (stats.halfcauchy(scale=2.0).logpdf(sigma) + stats.uniform(-1, 2).logpdf(rho)
+            + stats.norm().logpdf(mu).sum()
+            + stats.norm(mu + rho, sigma).logpdf(Y).sum())
+
+
+def test_log_density_equals_hand_written_sum(x64):
+    params = {"sigma": 0.8, "rho": 0.25, "mu": np.array([0.1, -0.3, 0.5])}
+    lp, tr = log_density(hierarchical, (Y,), {}, params)
+    np.testing.assert_allclose(lp, _hand_log_joint(**params), rtol=1e-10)
+    assert tr["y"]["fn"].batch_shape == (2, 3)
+
+
+def test_potential_energy_adds_log_jacobians(x64):
+    u = {"sigma": -0.4, "rho": 0.7, "mu": np.array([0.1, -0.3, 0.5])}
+    sigma, rho = np.exp(u["sigma"]), -1 + 2 * special.expit(u["rho"])
+    # d sigma / du = sigma; d rho / du = 2 expit(u) (1 - expit(u))
+    log_jac = u["sigma"] + np.log(2 * special.expit(u["rho"]) * (1 - special.expit(u["rho"])))
+    expected = -(_hand_log_joint(sigma, rho, u["mu"]) + log_jac)
+    pe = potential_energy(hierarchical, (Y,), {}, u)
+    np.testing.assert_allclose(pe, expected, rtol=1e-10)
+    constrained = constrain_fn(hierarchical, (Y,), {}, u, return_deterministic=True)
+    np.testing.assert_allclose(constrained["sigma"], sigma)
+    np.testing.assert_allclose(constrained["rho"], rho)
+    np.testing.assert_allclose(constrained["sigma_sq"], sigma**2)
+    back = unconstrain_fn(hierarchical, (Y,), {}, {"sigma": sigma, "rho": rho})
+    np.testing.assert_allclose(back["sigma"], u["sigma"], rtol=1e-10)
+    np.testing.assert_allclose(back["rho"], u["rho"], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [init_to_uniform, init_to_uniform(radius=0.5), init_to_median, init_to_sample,
+     init_to_value(values={"sigma": 3.0})],
+)
+def test_init_strategies_give_points_in_the_support(strategy):
+    seeded = handlers.seed(hierarchical, rng_seed=0)
+    tr = handlers.trace(handlers.substitute(seeded, substitute_fn=strategy)).get_trace(Y)
+    assert float(tr["sigma"]["value"]) > 0 and abs(float(tr["rho"]["value"])) < 1
+    assert tr["mu"]["value"].shape == (3,)
+    if strategy not in (init_to_uniform, init_to_median, init_to_sample):
+        if "values" in strategy.keywords:
+            np.testing.assert_allclose(tr["sigma"]["value"], 3.0)
+        else:  # radius 0.5: |unconstrained| < 0.5
+            assert np.all(np.abs(np.asarray(tr["mu"]["value"])) < 0.5)
+
+
+def test_initialize_model_finds_finite_points_per_chain():
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    info = initialize_model(keys, hierarchical, model_args=(Y,))
+    z = info.param_info.z
+    assert z["mu"].shape == (3, 3) and z["sigma"].shape == (3,)
+    assert np.all(np.isfinite(info.param_info.potential_energy))
+    single = jax.tree_util.tree_map(lambda x: x[0], z)
+    np.testing.assert_allclose(info.potential_fn(single),
+                               info.param_info.potential_energy[0], rtol=1e-5)
+    assert set(info.postprocess_fn(single)) == {"sigma", "rho", "mu", "sigma_sq"}
+
+
+def test_initialize_model_names_the_site_when_no_finite_point_exists():
+    def impossible():
+        x = ppl.sample("x", dist.Normal(0.0, 1.0))
+        ppl.sample("y", dist.Exponential(1.0), obs=-1.0 + 0.0 * x)
+
+    with pytest.raises(ValueError, match="not finite at site\\(s\\) \\['y'\\]"):
+        initialize_model(jax.random.PRNGKey(0), impossible, max_tries=5)
+
+
+def test_split_and_merge_model_args_round_trip():
+    args, kwargs = (np.ones(3), 4), {"flag": True, "y": jnp.zeros(2)}
+    arrays, static = split_model_args(args, kwargs)
+    assert len(arrays) == 2 and static.values == (4, True)
+    hash(static)
+    new_args, new_kwargs = merge_model_args(arrays, static)
+    assert new_args[1] == 4 and new_kwargs["flag"] is True
+    np.testing.assert_array_equal(new_kwargs["y"], kwargs["y"])
+    with pytest.raises(TypeError, match="neither an array nor hashable"):
+        split_model_args((object.__new__(type("Unhashable", (), {"__hash__": None})),), {})
+
+
+def test_initialization_compiles_once_for_new_data_of_the_same_shape():
+    from core_ppl.infer.util import _find_initial_params_jit
+
+    key = jax.random.PRNGKey(1)
+    initialize_model(key, hierarchical, model_args=(Y,))
+    n_compiled = _find_initial_params_jit._cache_size()
+    initialize_model(key, hierarchical, model_args=(Y + 1.0,))
+    initialize_model(jax.random.PRNGKey(2), hierarchical, model_args=(-Y,))
+    assert _find_initial_params_jit._cache_size() == n_compiled
