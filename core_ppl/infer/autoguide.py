@@ -1,0 +1,739 @@
+"""Automatic guides: variational families built from a model's latent sites.
+
+An autoguide runs the model once (the *prototype*, on the first call) to list
+its continuous latent sites, their shapes, supports and enclosing plates, and
+to find initial values with ``init_loc_fn`` (via
+:func:`~core_ppl.infer.util.initialize_model`). Afterwards calling the guide
+with the model's arguments samples every latent site:
+
+* the variational distribution lives in *unconstrained* space, where every
+  latent is a real array; a constrained site ``z = T(u)``, with
+  ``T = biject_to(support)``, is emitted as a ``Delta`` at ``T(u)`` carrying
+  ``-log|det dT/du|``, so the guide's log density is that of ``z`` (change of
+  variables) while ``u`` is an auxiliary site only the guide has;
+* :class:`AutoNormal` and :class:`AutoDelta` keep one set of parameters per
+  site, sized to the *full* plates: under ``plate(..., subsample_size=m)``
+  the guide slices the parameters with the plate's indices and scales the
+  sites' log density by ``size / m``, as the model does, so local latents of
+  mini-batched models are fitted without bias;
+* :class:`AutoDiagonalNormal`, :class:`AutoMultivariateNormal` and
+  :class:`AutoLaplaceApproximation` (the ``AutoContinuous`` family) flatten
+  all unconstrained latents into one vector and place a joint distribution
+  on it.
+
+The parameter names follow NumPyro: ``{site}_{prefix}_loc`` and
+``{site}_{prefix}_scale`` for per-site guides, ``{prefix}_loc``,
+``{prefix}_scale`` and ``{prefix}_scale_tril`` for the flattened ones.
+
+Two autoguides of the same type over the same model whose prototypes agree
+(sites, shapes, supports, plates) compare equal, so a compiled SVI program is
+reused by a fresh guide built for new data of the same shapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections import OrderedDict
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import ndtri
+
+import core_ppl.distributions as dist
+from core_ppl.distributions import constraints
+from core_ppl.distributions.distribution import sum_rightmost
+from core_ppl.distributions.transforms import (
+    IdentityTransform,
+    IndependentTransform,
+    biject_to,
+)
+from core_ppl.handlers import block, scale, seed, substitute, trace
+from core_ppl.infer.initialization import init_to_median
+from core_ppl.infer.util import (
+    initialize_model,
+    merge_model_args,
+    potential_energy,
+    split_model_args,
+)
+from core_ppl.primitives import param, plate, prng_key, sample
+from core_ppl.runtime import Messenger
+
+__all__ = [
+    "AutoContinuous",
+    "AutoDelta",
+    "AutoDiagonalNormal",
+    "AutoGuide",
+    "AutoLaplaceApproximation",
+    "AutoMultivariateNormal",
+    "AutoNormal",
+]
+
+
+class LatentSite(NamedTuple):
+    """What an autoguide knows about one latent site of the model.
+
+    name : str
+        The site's name.
+    shape : tuple
+        Shape of the constrained value, with subsampled plates at full size.
+    event_dim : int
+        Number of rightmost dims of the value forming one event.
+    unconstrained_shape : tuple
+        Shape of the unconstrained value, plates at full size.
+    unconstrained_event_dim : int
+        Event dims of the unconstrained value (a Cholesky factor's two event
+        dims become one, for instance).
+    support : Constraint
+        The site's support; ``biject_to(support)`` maps into it.
+    subsample_frames : tuple of CondIndepStackFrame
+        The enclosing plates with ``subsample_size < size``.
+    """
+
+    name: str
+    shape: tuple
+    event_dim: int
+    unconstrained_shape: tuple
+    unconstrained_event_dim: int
+    support: object
+    subsample_frames: tuple
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _freeze(obj):
+    """A hashable description of a constraint (type and parameters)."""
+    if isinstance(obj, (jax.Array, np.ndarray)):
+        if isinstance(obj, jax.core.Tracer):
+            return ("tracer", id(obj))
+        arr = np.asarray(obj)
+        return ("array", arr.shape, arr.dtype.str, arr.tobytes())
+    if isinstance(obj, constraints.Constraint):
+        items = sorted(vars(obj).items())
+        return (type(obj).__name__, tuple((k, _freeze(v)) for k, v in items))
+    return obj
+
+
+def _is_identity(transform):
+    if isinstance(transform, IndependentTransform):
+        return _is_identity(transform.base_transform)
+    return isinstance(transform, IdentityTransform)
+
+
+def _periodic_repeat(x, size, axis):
+    """Tile ``x`` along ``axis`` to length ``size`` (init values of a
+    subsampled site, seen at ``subsample_size``, for the full plate)."""
+    return jnp.take(x, jnp.arange(size) % x.shape[axis], axis=axis)
+
+
+def _describe_site(site, unconstrained):
+    """Build the :class:`LatentSite` of a prototype site and its full-size
+    unconstrained initial value."""
+    value = jnp.asarray(site["value"])
+    event_dim = len(site["fn"].event_shape)
+    batch_ndim = value.ndim - event_dim
+    u_event_dim = jnp.ndim(unconstrained) - batch_ndim
+    frames = tuple(f for f in site["cond_indep_stack"] if f.subsample_size < f.size)
+    shape = list(value.shape)
+    for frame in frames:
+        shape[frame.dim - event_dim] = frame.size
+        unconstrained = _periodic_repeat(
+            unconstrained, frame.size, frame.dim - u_event_dim
+        )
+    info = LatentSite(
+        name=site["name"],
+        shape=tuple(shape),
+        event_dim=event_dim,
+        unconstrained_shape=tuple(unconstrained.shape),
+        unconstrained_event_dim=u_event_dim,
+        support=site["fn"].support,
+        subsample_frames=frames,
+    )
+    return info, unconstrained
+
+
+def _subsample(x, site, indices, event_dim):
+    """Select the current mini-batch of a full-size per-site parameter."""
+    for frame in site.subsample_frames:
+        x = jnp.take(x, indices[frame.name], axis=frame.dim - event_dim)
+    return x
+
+
+def _subsample_scale(site):
+    factor = 1.0
+    for frame in site.subsample_frames:
+        factor *= frame.size / frame.subsample_size
+    return scale(scale=factor) if factor != 1.0 else contextlib.nullcontext()
+
+
+def _sample_delta(site, transform, unconstrained):
+    """Emit ``site`` at ``T(u)`` with log density ``-log|det dT/du|``."""
+    value = transform(unconstrained)
+    log_density = -transform.log_abs_det_jacobian(unconstrained, value)
+    log_density = sum_rightmost(
+        log_density, jnp.ndim(log_density) - jnp.ndim(value) + site.event_dim
+    )
+    delta = dist.Delta(value, log_density=log_density, event_dim=site.event_dim)
+    return sample(site.name, delta)
+
+
+# --- base class --------------------------------------------------------------------
+
+
+class AutoGuide:
+    """Base class of automatic guides.
+
+    Parameters
+    ----------
+    model : callable
+        The model to approximate the posterior of.
+    prefix : str, default="auto"
+        Prefix of the guide's parameter and auxiliary site names.
+    init_loc_fn : callable, default=init_to_median
+        Initialisation strategy for the latent locations.
+    init_scale : float, default=0.1
+        Initial scale of the guide (per unconstrained coordinate).
+    """
+
+    def __init__(
+        self, model, *, prefix="auto", init_loc_fn=init_to_median, init_scale=0.1
+    ):
+        if not callable(model):
+            raise TypeError(f"{type(self).__name__}: model must be callable")
+        if not float(init_scale) > 0:
+            raise ValueError(
+                f"{type(self).__name__}: init_scale must be positive, got {init_scale}"
+            )
+        self.model = model
+        self.prefix = prefix
+        self.init_loc_fn = init_loc_fn
+        self.init_scale = float(init_scale)
+        self._sites = None
+        self._init_locs = None
+        self._setup_args = None
+
+    # -- prototype --
+
+    def _setup_prototype(self, *args, **kwargs):
+        rng_key = prng_key()
+        rng_key = jax.random.PRNGKey(0) if rng_key is None else rng_key
+        # Block: the prototype runs of the model must not reach the handlers
+        # around the guide (e.g. the trace SVI records).
+        with block():
+            model = _model_for_init(self.model, args, kwargs, type(self).__name__)
+            info = initialize_model(
+                rng_key,
+                model,
+                init_strategy=self.init_loc_fn,
+                model_args=args,
+                model_kwargs=kwargs,
+            )
+        sites, init_locs = OrderedDict(), {}
+        for name, site in info.model_trace.items():
+            if site["type"] == "sample" and not site["is_observed"]:
+                sites[name], init_locs[name] = _describe_site(
+                    site, info.param_info.z[name]
+                )
+        self._sites, self._init_locs = sites, init_locs
+        self._setup_args = (args, kwargs)
+
+    def _ensure_prototype(self, args, kwargs):
+        if self._sites is None:
+            self._setup_prototype(*args, **kwargs)
+
+    def _require_prototype(self, method):
+        if self._sites is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.{method}: the guide has not seen the model "
+                "yet; run SVI.init/SVI.run (or call the guide) first"
+            )
+
+    def _enter_subsample_plates(self):
+        # Record each subsampled plate once, so the model (replayed against
+        # the guide's trace) uses the same mini-batch indices.
+        indices = {}
+        for site in self._sites.values():
+            for f in site.subsample_frames:
+                if f.name not in indices:
+                    with plate(f.name, f.size, f.subsample_size, dim=f.dim) as idx:
+                        indices[f.name] = idx
+        return indices
+
+    # -- equality: same compiled program --
+
+    def _program_key(self):
+        sites = None
+        if self._sites is not None:
+            sites = tuple(
+                (
+                    s.name,
+                    s.shape,
+                    s.event_dim,
+                    s.unconstrained_shape,
+                    s.unconstrained_event_dim,
+                    _freeze(s.support),
+                    s.subsample_frames,
+                )
+                for s in self._sites.values()
+            )
+        return (type(self), self.model, self.prefix, sites)
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, AutoGuide) and self._program_key() == other._program_key()
+        )
+
+    def __hash__(self):
+        return hash(self._program_key())
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
+        """Draw constrained latent values from the fitted guide.
+
+        Parameters
+        ----------
+        rng_key : jax.random key
+        params : dict
+            Constrained guide parameters, e.g. ``SVI.get_params(state)``.
+        *args, **kwargs
+            The model's arguments, needed by :class:`AutoLaplaceApproximation`
+            only; by default those of the guide's first call.
+        sample_shape : tuple, default=()
+            Leading shape of the draws.
+
+        Returns
+        -------
+        dict
+            Site name -> array of shape ``sample_shape + site_shape``.
+        """
+        self._require_prototype("sample_posterior")
+        arrays, static = split_model_args(*self._model_args(args, kwargs))
+        return _sample_posterior_jit(
+            rng_key,
+            params,
+            arrays,
+            guide=self,
+            static=static,
+            sample_shape=tuple(sample_shape),
+        )
+
+    def _model_args(self, args, kwargs):
+        # The model's arguments default to those of the guide's first call.
+        return (args, kwargs) if args or kwargs else self._setup_args
+
+    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+        raise NotImplementedError
+
+    def median(self, params):
+        """Posterior median of each latent site (constrained)."""
+        raise NotImplementedError
+
+    def quantiles(self, params, quantiles):
+        """Marginal posterior quantiles of each latent site (constrained).
+
+        Returns a dict of arrays shaped ``(len(quantiles),) + site_shape``.
+        """
+        raise NotImplementedError
+
+
+class _seed_plates(Messenger):
+    """Give subsampled plates a fixed key, so that while initial values are
+    searched for the model's log density is a deterministic function of its
+    latent values (the random draws of the sites are left to ``seed``)."""
+
+    def process_message(self, msg):
+        if msg["type"] == "plate" and msg["kwargs"].get("rng_key") is None:
+            msg["kwargs"]["rng_key"] = jax.random.PRNGKey(0)
+
+
+@functools.lru_cache(maxsize=64)
+def _with_seeded_plates(model):
+    # One wrapper per model, so the compiled initialisation is reused.
+    return _seed_plates(model)
+
+
+def _model_for_init(model, args, kwargs, guide_name):
+    """Check that the model's latent sites are continuous; return the model
+    to initialise from.
+
+    The model is only traced abstractly (``jax.eval_shape``): nothing is
+    drawn or compiled.
+    """
+    found = {}
+
+    def inspect(rng_key):
+        model_trace = trace(seed(model, rng_seed=rng_key)).get_trace(*args, **kwargs)
+        found["latent"] = [
+            (name, site["fn"].support)
+            for name, site in model_trace.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        ]
+        found["is_subsampled"] = any(
+            site["type"] == "plate" and site["args"][1] < site["args"][0]
+            for site in model_trace.values()
+        )
+
+    jax.eval_shape(inspect, jax.random.PRNGKey(0))
+    if not found["latent"]:
+        raise ValueError(f"{guide_name}: the model has no latent sample sites")
+    for name, support in found["latent"]:
+        if support.is_discrete:
+            raise ValueError(
+                f"{guide_name}: latent site '{name}' has a discrete support "
+                f"({support!r}); autoguides handle continuous latents only: "
+                "observe it or marginalise it out"
+            )
+    return _with_seeded_plates(model) if found["is_subsampled"] else model
+
+
+def _normal_quantiles(loc, scale_, quantiles):
+    q = jnp.asarray(quantiles, dtype=jnp.result_type(float))
+    if q.ndim != 1 or not bool(jnp.all((q > 0) & (q < 1))):
+        raise ValueError(f"quantiles must be a 1-d list in (0, 1), got {quantiles}")
+    z = ndtri(q).reshape((-1,) + (1,) * jnp.ndim(loc))
+    return loc + scale_ * z
+
+
+# --- per-site guides ---------------------------------------------------------------
+
+
+class AutoNormal(AutoGuide):
+    """Independent Normal in unconstrained space for every latent site.
+
+    Parameters ``{site}_{prefix}_loc`` and ``{site}_{prefix}_scale`` (positive)
+    have the site's unconstrained shape at full plate size. Mean-field:
+    correlations between coordinates are ignored.
+    """
+
+    def __call__(self, *args, **kwargs):
+        self._ensure_prototype(args, kwargs)
+        indices = self._enter_subsample_plates()
+        result = {}
+        for name, site in self._sites.items():
+            event_dim = site.unconstrained_event_dim
+            loc = param(
+                f"{name}_{self.prefix}_loc", self._init_locs[name], event_dim=event_dim
+            )
+            scale_ = param(
+                f"{name}_{self.prefix}_scale",
+                jnp.full(site.unconstrained_shape, self.init_scale),
+                constraint=constraints.positive,
+                event_dim=event_dim,
+            )
+            loc = _subsample(loc, site, indices, event_dim)
+            scale_ = _subsample(scale_, site, indices, event_dim)
+            base = dist.Normal(loc, scale_).to_event(event_dim)
+            with _subsample_scale(site):
+                result[name] = self._sample_site(site, base)
+        return result
+
+    def _sample_site(self, site, base):
+        transform = biject_to(site.support)
+        if _is_identity(transform):
+            return sample(site.name, base)
+        u = sample(
+            f"{site.name}_{self.prefix}_base", base, infer={"is_auxiliary": True}
+        )
+        return _sample_delta(site, transform, u)
+
+    def _loc_scale(self, params, name):
+        return (
+            params[f"{name}_{self.prefix}_loc"],
+            params[f"{name}_{self.prefix}_scale"],
+        )
+
+    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+        keys = jax.random.split(rng_key, len(self._sites))
+        draws = {}
+        for key, (name, site) in zip(keys, self._sites.items()):
+            loc, scale_ = self._loc_scale(params, name)
+            eps = jax.random.normal(key, sample_shape + jnp.shape(loc))
+            draws[name] = biject_to(site.support)(loc + scale_ * eps)
+        return draws
+
+    def median(self, params):
+        self._require_prototype("median")
+        return {
+            name: biject_to(site.support)(self._loc_scale(params, name)[0])
+            for name, site in self._sites.items()
+        }
+
+    def quantiles(self, params, quantiles):
+        self._require_prototype("quantiles")
+        return {
+            name: biject_to(site.support)(
+                _normal_quantiles(*self._loc_scale(params, name), quantiles)
+            )
+            for name, site in self._sites.items()
+        }
+
+
+class AutoDelta(AutoGuide):
+    """Point mass at a learned value for every latent site: MAP estimation.
+
+    The parameter ``{site}_{prefix}_loc`` lives in the site's support (SVI
+    optimises it in unconstrained space). With a Delta guide the ELBO is the
+    log joint density, so SVI finds the mode of the posterior density in the
+    model's own (constrained) parametrisation.
+    """
+
+    def __call__(self, *args, **kwargs):
+        self._ensure_prototype(args, kwargs)
+        indices = self._enter_subsample_plates()
+        result = {}
+        for name, site in self._sites.items():
+            value = param(
+                f"{name}_{self.prefix}_loc",
+                biject_to(site.support)(self._init_locs[name]),
+                constraint=site.support,
+                event_dim=site.event_dim,
+            )
+            value = _subsample(value, site, indices, site.event_dim)
+            result[name] = sample(name, dist.Delta(value, event_dim=site.event_dim))
+        return result
+
+    def median(self, params):
+        self._require_prototype("median")
+        return {name: params[f"{name}_{self.prefix}_loc"] for name in self._sites}
+
+    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+        return {
+            name: jnp.broadcast_to(value, sample_shape + jnp.shape(value))
+            for name, value in self.median(params).items()
+        }
+
+    def quantiles(self, params, quantiles):
+        num = len(quantiles)
+        return {
+            name: jnp.broadcast_to(value, (num,) + jnp.shape(value))
+            for name, value in self.median(params).items()
+        }
+
+
+# --- guides over the flattened latent vector ---------------------------------------
+
+
+class AutoContinuous(AutoGuide):
+    """Base of guides with a joint distribution over all unconstrained latents,
+    flattened and concatenated in the model's site order.
+
+    Subsampled plates around latent sites are not supported (the latent
+    vector would grow with the data); use :class:`AutoNormal` for those.
+    """
+
+    def _setup_prototype(self, *args, **kwargs):
+        super()._setup_prototype(*args, **kwargs)
+        for name, site in self._sites.items():
+            if site.subsample_frames:
+                raise ValueError(
+                    f"{type(self).__name__}: latent site '{name}' is inside the "
+                    f"subsampled plate '{site.subsample_frames[0].name}'; use "
+                    "AutoNormal or AutoDelta for local latent variables"
+                )
+        sizes = [math.prod(s.unconstrained_shape) for s in self._sites.values()]
+        self._offsets = np.cumsum([0] + sizes)
+        self._init_latent = jnp.concatenate(
+            [jnp.ravel(self._init_locs[name]) for name in self._sites]
+        )
+
+    @property
+    def latent_dim(self):
+        """Length of the flattened unconstrained latent vector."""
+        self._require_prototype("latent_dim")
+        return int(self._offsets[-1])
+
+    def _unpack(self, latent):
+        """Split a (batch of) latent vector(s) into unconstrained site values."""
+        batch = jnp.shape(latent)[:-1]
+        return {
+            name: latent[..., start:stop].reshape(batch + site.unconstrained_shape)
+            for (name, site), start, stop in zip(
+                self._sites.items(), self._offsets[:-1], self._offsets[1:]
+            )
+        }
+
+    def _constrain(self, latent):
+        return {
+            name: biject_to(self._sites[name].support)(u)
+            for name, u in self._unpack(latent).items()
+        }
+
+    def __call__(self, *args, **kwargs):
+        self._ensure_prototype(args, kwargs)
+        latent = self._sample_latent()
+        return {
+            name: _sample_delta(
+                self._sites[name], biject_to(self._sites[name].support), u
+            )
+            for name, u in self._unpack(latent).items()
+        }
+
+    def _loc_param(self):
+        return param(f"{self.prefix}_loc", self._init_latent, event_dim=1)
+
+    def _sample_latent(self):
+        raise NotImplementedError
+
+    def get_posterior(self, params):
+        """The guide's distribution over the unconstrained latent vector."""
+        raise NotImplementedError
+
+    def _marginal_sd(self, params):
+        return jnp.sqrt(jnp.diagonal(self.get_posterior(params).covariance_matrix))
+
+    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+        posterior = self.get_posterior(params)
+        return self._constrain(posterior.sample(rng_key, sample_shape))
+
+    def median(self, params):
+        self._require_prototype("median")
+        return self._constrain(params[f"{self.prefix}_loc"])
+
+    def quantiles(self, params, quantiles):
+        self._require_prototype("quantiles")
+        loc = params[f"{self.prefix}_loc"]
+        return self._constrain(
+            _normal_quantiles(loc, self._marginal_sd(params), quantiles)
+        )
+
+
+class AutoDiagonalNormal(AutoContinuous):
+    """Normal with diagonal covariance over the flattened unconstrained latents.
+
+    Parameters ``{prefix}_loc`` and ``{prefix}_scale`` (positive), each of
+    length :attr:`latent_dim`.
+    """
+
+    def _sample_latent(self):
+        loc = self._loc_param()
+        scale_ = param(
+            f"{self.prefix}_scale",
+            jnp.full(self.latent_dim, self.init_scale),
+            constraint=constraints.positive,
+            event_dim=1,
+        )
+        return sample(
+            f"_{self.prefix}_latent",
+            dist.Normal(loc, scale_).to_event(1),
+            infer={"is_auxiliary": True},
+        )
+
+    def get_posterior(self, params):
+        loc, scale_ = params[f"{self.prefix}_loc"], params[f"{self.prefix}_scale"]
+        return dist.Normal(loc, scale_).to_event(1)
+
+    def _marginal_sd(self, params):
+        return params[f"{self.prefix}_scale"]
+
+
+class AutoMultivariateNormal(AutoContinuous):
+    """Multivariate Normal over the flattened unconstrained latents.
+
+    Parameters ``{prefix}_loc`` and ``{prefix}_scale_tril``, a lower
+    Cholesky factor of the covariance (optimised through ``biject_to``
+    of the ``lower_cholesky`` constraint).
+    """
+
+    def _sample_latent(self):
+        loc = self._loc_param()
+        scale_tril = param(
+            f"{self.prefix}_scale_tril",
+            jnp.eye(self.latent_dim) * self.init_scale,
+            constraint=constraints.lower_cholesky,
+            event_dim=2,
+        )
+        return sample(
+            f"_{self.prefix}_latent",
+            dist.MultivariateNormal(loc, scale_tril=scale_tril),
+            infer={"is_auxiliary": True},
+        )
+
+    def get_posterior(self, params):
+        return dist.MultivariateNormal(
+            params[f"{self.prefix}_loc"],
+            scale_tril=params[f"{self.prefix}_scale_tril"],
+        )
+
+
+class AutoLaplaceApproximation(AutoContinuous):
+    """Laplace approximation: MAP in unconstrained space, then a Gaussian.
+
+    During SVI the guide is a point mass at ``{prefix}_loc``, so the loss is
+    the potential energy (negative log joint plus log-Jacobians) and SVI
+    finds its minimum. :meth:`get_posterior` then returns
+    ``MultivariateNormal(loc, covariance=H^{-1})`` where ``H`` is the Hessian
+    of the potential at the mode (Laplace 1774; MacKay 2003, chapter 27).
+    """
+
+    def _sample_latent(self):
+        loc = self._loc_param()
+        return sample(
+            f"_{self.prefix}_latent",
+            dist.Delta(loc, event_dim=1),
+            infer={"is_auxiliary": True},
+        )
+
+    def _potential(self, params, args, kwargs):
+        # The model's own param sites take their fitted values; subsampled
+        # plates, if any, are seeded deterministically.
+        model = seed(substitute(self.model, data=params), rng_seed=0)
+
+        def potential(latent):
+            return potential_energy(model, args, kwargs, self._unpack(latent))
+
+        return potential
+
+    def hessian(self, params, *args, **kwargs):
+        """Hessian of the potential energy at ``params[f"{prefix}_loc"]``.
+
+        The model's arguments default to those the guide was first called
+        with.
+        """
+        self._require_prototype("hessian")
+        arrays, static = split_model_args(*self._model_args(args, kwargs))
+        return _hessian_jit(params, arrays, guide=self, static=static)
+
+    def get_posterior(self, params, *args, **kwargs):
+        return self._posterior(params, self.hessian(params, *args, **kwargs))
+
+    def _posterior(self, params, precision):
+        # Covariance = precision^{-1}; symmetrise against round-off.
+        covariance = jnp.linalg.inv(precision)
+        covariance = 0.5 * (covariance + covariance.T)
+        return dist.MultivariateNormal(
+            params[f"{self.prefix}_loc"], scale_tril=jnp.linalg.cholesky(covariance)
+        )
+
+    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+        posterior = self._posterior(
+            params, _laplace_hessian(self, params, args, kwargs)
+        )
+        return self._constrain(posterior.sample(rng_key, sample_shape))
+
+    def _marginal_sd(self, params):
+        return jnp.sqrt(jnp.diagonal(jnp.linalg.inv(self.hessian(params))))
+
+
+# --- compiled helpers (the guide is static: equal guides share the program) --------
+
+
+def _laplace_hessian(guide, params, args, kwargs):
+    loc = params[f"{guide.prefix}_loc"]
+    return jax.hessian(guide._potential(params, args, kwargs))(loc)
+
+
+@functools.partial(jax.jit, static_argnames=("guide", "static"))
+def _hessian_jit(params, arrays, *, guide, static):
+    return _laplace_hessian(guide, params, *merge_model_args(arrays, static))
+
+
+@functools.partial(jax.jit, static_argnames=("guide", "static", "sample_shape"))
+def _sample_posterior_jit(rng_key, params, arrays, *, guide, static, sample_shape):
+    args, kwargs = merge_model_args(arrays, static)
+    return guide._sample_posterior(rng_key, params, args, kwargs, sample_shape)
