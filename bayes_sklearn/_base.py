@@ -44,7 +44,7 @@ from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
 from core_ppl.optim import Adam
 
-__all__ = ["BaseBayesianEstimator", "padded_n_samples"]
+__all__ = ["BaseBayesianEstimator", "bucket_size"]
 
 # Split R-hat above this means the chains disagree (Vehtari, Gelman, Simpson,
 # Carpenter and Buerkner 2021, section 4: "R-hat < 1.01").
@@ -54,36 +54,36 @@ _R_HAT_THRESHOLD = 1.01
 # in the default number of steps without the noisy single-particle ELBO
 # gradient throwing it around.
 _SVI_STEP_SIZE = 0.01
-# Smallest padded row count: below it every data set shares one shape.
-_MIN_BUCKET = 64
 
 
 # --- helpers -----------------------------------------------------------------
 
 
-def padded_n_samples(n_samples):
-    """Round a row count up to its bucket: 64, then quarter octaves.
+def bucket_size(n, minimum):
+    """Round a size up to its bucket: ``minimum``, then quarter octaves.
 
-    Buckets are ``64`` for ``n_samples <= 64``, then the multiples of
-    ``2**(k - 2)`` in ``(2**k, 2**(k + 1)]``: at most 25% of the padded rows
-    are padding, and the folds of a cross-validation (whose sizes differ by
-    one or two rows) nearly always fall in the same bucket.
+    Buckets are ``minimum`` for ``n <= minimum``, then the multiples of
+    ``2**(k - 2)`` in ``(2**k, 2**(k + 1)]``: at most 25% of a bucket is
+    padding, and sizes that differ by a few units (the training folds of a
+    cross-validation) nearly always share a bucket, hence a compiled program.
 
     Parameters
     ----------
-    n_samples : int
-        Number of rows of the training data.
+    n : int
+        The size to pad, e.g. the number of rows of the training data.
+    minimum : int
+        The smallest bucket; every ``n <= minimum`` shares it.
 
     Returns
     -------
     int
-        The padded number of rows, ``>= n_samples``.
+        The padded size, ``>= n``.
     """
-    if n_samples <= _MIN_BUCKET:
-        return _MIN_BUCKET
-    octave = (n_samples - 1).bit_length() - 1  # 2**octave < n_samples
-    step = 2 ** (octave - 2)
-    return -(-n_samples // step) * step
+    if n <= minimum:
+        return minimum
+    octave = (n - 1).bit_length() - 1  # 2**octave < n
+    step = max(1, 2 ** (octave - 2))
+    return -(-n // step) * step
 
 
 def _pad_rows(array, n_rows):
@@ -192,7 +192,7 @@ def _warn_if_not_converged(diagnostics, estimator_name):
             "n_warmup (a longer step-size adaptation), standardize X, or use a "
             "smaller prior scale.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=5,  # the caller of fit
         )
     r_hat = diagnostics["max_r_hat"]
     if r_hat > _R_HAT_THRESHOLD:
@@ -201,7 +201,7 @@ def _warn_if_not_converged(diagnostics, estimator_name):
             f"{_R_HAT_THRESHOLD}, so the chains have not mixed. Increase n_warmup "
             "and n_draws; with n_chains >= 2 the check also compares chains.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=5,  # the caller of fit
         )
 
 
@@ -280,6 +280,15 @@ class BaseBayesianEstimator(BaseEstimator):
         (scalars or arrays, passed as arrays so new values reuse the
         compiled program). May set fitted attributes needed for encoding,
         e.g. ``classes_``.
+    ``_min_padded_rows`` : int, default=64
+        Smallest row bucket (see :func:`bucket_size`). Models whose cost
+        grows slowly with the rows (linear predictors) can afford a larger
+        one, so that small data sets of different sizes share a program.
+    ``_trim_draws(self, grouped)`` : optional
+        Remove parameters that only exist because of padding (e.g. the
+        coefficients of zero columns added to ``X`` in ``_model_inputs``)
+        from the draws, a dict of arrays shaped ``(n_chains, n_draws,
+        ...)``, before diagnostics and ``posterior_samples_``.
     ``_set_fitted_attributes(self)`` : optional
         Derive attributes such as ``coef_`` from ``posterior_samples_``.
     ``_parameter_labels(self)`` : optional
@@ -303,6 +312,7 @@ class BaseBayesianEstimator(BaseEstimator):
     }
 
     _validation_kwargs: dict = {}
+    _min_padded_rows: int = 64
 
     # --- fit ---------------------------------------------------------------
 
@@ -337,7 +347,7 @@ class BaseBayesianEstimator(BaseEstimator):
         )
         rng_key = _jax_key(self.random_state)
         rows, hyperparameters = self._model_inputs(X, y, sample_weight)
-        n_padded = padded_n_samples(X.shape[0])
+        n_padded = bucket_size(X.shape[0], self._min_padded_rows)
         args = (
             *(_as_jax(_pad_rows(np.asarray(row), n_padded)) for row in rows),
             _as_jax(_pad_rows(sample_weight, n_padded)),
@@ -360,6 +370,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 n_chains=self.n_chains,
                 verbose=self.verbose,
             )
+            grouped = self._trim_draws(grouped)
             diagnostics = _nuts_diagnostics(grouped, diverging)
             _warn_if_not_converged(diagnostics, type(self).__name__)
         else:
@@ -371,6 +382,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 n_draws=self.n_draws,
                 verbose=self.verbose,
             )
+            grouped = self._trim_draws(grouped)
             tail = max(1, elbo.shape[0] // 10)
             diagnostics = {
                 "inference": "svi",
@@ -392,6 +404,10 @@ class BaseBayesianEstimator(BaseEstimator):
 
     def _model_inputs(self, X, y, sample_weight):
         raise NotImplementedError(f"{type(self).__name__} must define _model_inputs")
+
+    def _trim_draws(self, grouped):
+        """Drop draws of padding parameters (none here); see the Notes."""
+        return grouped
 
     def _set_fitted_attributes(self):
         """Derive subclass attributes from ``posterior_samples_`` (none here)."""

@@ -1,0 +1,16 @@
+"""bayes_sklearn: scikit-learn estimators with full Bayesian inference.
+
+Each estimator fits a probabilistic model written in :mod:`core_ppl` by NUTS
+(or SVI) and exposes the posterior through the usual scikit-learn API: fitted
+``_`` attributes are posterior means, predictions are posterior predictive
+quantities, ``posterior_samples_`` holds the draws and ``summary()`` tabulates
+them. Importing this package changes no global JAX setting.
+"""
+
+from bayes_sklearn._base import BaseBayesianEstimator
+from bayes_sklearn._logistic import BayesianLogisticRegression
+
+__all__ = [
+    "BaseBayesianEstimator",
+    "BayesianLogisticRegression",
+]
