@@ -6,9 +6,13 @@ from core_ppl.infer.initialization import (
     init_to_uniform,
     init_to_value,
 )
+from core_ppl.infer.mcmc import HMC, MCMC, NUTS
 from core_ppl.infer.util import log_density, potential_energy
 
 __all__ = [
+    "HMC",
+    "MCMC",
+    "NUTS",
     "init_to_median",
     "init_to_sample",
     "init_to_uniform",

@@ -8,3 +8,9 @@ biased progressive sampling), ``termination`` (iterative U-turn checks),
 ``adaptation`` (step size and mass matrix warmup), ``sampler`` (the compiled
 run and the public classes).
 """
+
+from core_ppl.infer.mcmc.hmc import HMC
+from core_ppl.infer.mcmc.nuts import NUTS
+from core_ppl.infer.mcmc.sampler import MCMC, MCMCState
+
+__all__ = ["HMC", "MCMC", "NUTS", "MCMCState"]

@@ -23,13 +23,15 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from core_ppl.infer.mcmc.hmc import HMCState
+from core_ppl.infer.initialization import init_to_uniform
+from core_ppl.infer.mcmc.hmc import HMC, AlgorithmSpec, HMCState
 from core_ppl.infer.mcmc.integrators import IntegratorState, velocity_verlet
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
 from core_ppl.infer.mcmc.trajectory import expand
 
-__all__ = ["NUTSInfo", "build_kernel"]
+__all__ = ["NUTS", "NUTSInfo", "build_kernel"]
 
 
 class NUTSInfo(NamedTuple):
@@ -124,3 +126,94 @@ def build_kernel(integrator: Callable = velocity_verlet, divergence_threshold=10
         return new_state, info
 
     return kernel
+
+
+class NUTS(HMC):
+    """The No-U-Turn Sampler (multinomial, Stan's variant) with Stan's warmup.
+
+    Parameters
+    ----------
+    model : callable, optional
+        A core_ppl model; give either ``model`` or ``potential_fn``.
+    potential_fn : callable, optional
+        ``potential_fn(params) -> scalar`` potential energy over a pytree of
+        unconstrained parameters; then ``MCMC.run`` needs ``init_params``.
+    step_size : float, default=1.0
+        Initial (or, without adaptation, fixed) step size.
+    adapt_step_size : bool, default=True
+        Tune the step size by dual averaging during warmup.
+    adapt_mass_matrix : bool, default=True
+        Estimate the inverse mass matrix in Stan's windows during warmup.
+    dense_mass : bool, default=False
+        Use a dense inverse mass matrix.
+    target_accept_prob : float, default=0.8
+        Target of dual averaging for the mean acceptance statistic.
+    max_tree_depth : int, default=10
+        Maximum number of doublings: at most ``2**max_tree_depth - 1``
+        leapfrog steps per draw.
+    inverse_mass_matrix : array, optional
+        Initial inverse mass matrix; identity by default.
+    init_strategy : callable, default=init_to_uniform
+        How a model's starting point is chosen.
+
+    Examples
+    --------
+    >>> import jax, core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl.infer import MCMC, NUTS
+    >>> def model(y):
+    ...     mu = ppl.sample("mu", dist.Normal(0.0, 10.0))
+    ...     ppl.sample("y", dist.Normal(mu, 1.0), obs=y)
+    >>> mcmc = MCMC(NUTS(model), num_warmup=200, num_samples=200,
+    ...             progress_bar=False)
+    >>> mcmc.run(jax.random.PRNGKey(0), jax.numpy.ones(5))
+    >>> mcmc.get_samples()["mu"].shape
+    (200,)
+    """
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        potential_fn=None,
+        step_size=1.0,
+        adapt_step_size=True,
+        adapt_mass_matrix=True,
+        dense_mass=False,
+        target_accept_prob=0.8,
+        max_tree_depth=10,
+        inverse_mass_matrix=None,
+        init_strategy=init_to_uniform,
+    ):
+        self._init_common(
+            model,
+            potential_fn,
+            step_size,
+            adapt_step_size,
+            adapt_mass_matrix,
+            dense_mass,
+            target_accept_prob,
+            inverse_mass_matrix,
+            init_strategy,
+        )
+        if not (
+            isinstance(max_tree_depth, (int, np.integer)) and 1 <= max_tree_depth <= 30
+        ):
+            raise ValueError(
+                f"max_tree_depth must be an integer in [1, 30], got {max_tree_depth!r}"
+            )
+        self.max_tree_depth = int(max_tree_depth)
+        self.trajectory_length = None
+        self.num_steps = None
+
+    def _spec(self) -> AlgorithmSpec:
+        return AlgorithmSpec(
+            algorithm="nuts",
+            max_tree_depth=self.max_tree_depth,
+            dense_mass=self.dense_mass,
+            adapt_step_size=self.adapt_step_size,
+            adapt_mass_matrix=self.adapt_mass_matrix,
+            fixed_num_steps=False,
+        )
+
+    def _num_steps_settings(self):
+        return 0.0, 1

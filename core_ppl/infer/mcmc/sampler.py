@@ -1,0 +1,830 @@
+"""The MCMC driver: warmup and sampling compiled once, for all chains.
+
+:class:`MCMC` turns a sampler description (:class:`~core_ppl.infer.NUTS` or
+:class:`~core_ppl.infer.HMC`) into one call of a module-level ``jax.jit``
+function, :func:`_run_chains`, whose *static* argument is a hashable
+:class:`RunConfig` (model function, algorithm settings, numbers of
+iterations) and whose *traced* arguments are the PRNG keys, the initial
+positions, the tunables (step size, mass matrix, target acceptance) and the
+model's array arguments. A new ``MCMC`` object, or new data of the same
+shapes, therefore reuses the compiled program.
+
+Inside, positions are flat vectors (``ravel_pytree`` of the unconstrained
+parameters); warmup and sampling are ``lax.scan`` loops over iterations whose
+body ``vmap``-s the transition over chains. The warmup schedule is computed
+in NumPy and scanned as ``xs``; the metric update at the end of a window runs
+under ``lax.cond`` on that chain-independent flag, outside the ``vmap``, so
+it costs nothing on other iterations. Constrained samples and deterministic
+sites are computed in the same program.
+
+Chain methods: ``"vectorized"`` (one program, chains batched),
+``"sequential"`` (the same program called with one chain at a time) and
+``"parallel"`` (``pmap`` over devices, one chain each).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from core_ppl.infer.mcmc import adaptation, hmc, nuts
+from core_ppl.infer.mcmc.integrators import velocity_verlet
+
+__all__ = ["MCMC", "MCMCState", "RunConfig"]
+
+_CHAIN_METHODS = ("vectorized", "parallel", "sequential")
+_COMMON_FIELDS = (
+    "num_steps",
+    "diverging",
+    "accept_prob",
+    "potential_energy",
+    "energy",
+    "step_size",
+)
+
+# Incremented each time JAX traces the run (i.e. compiles it); read by tests.
+_TRACE_COUNT = {"run": 0}
+
+
+class MCMCState(NamedTuple):
+    """Where sampling stopped; assign it to ``MCMC.post_warmup_state`` to
+    continue without warmup.
+
+    Leaves have a leading chain axis when ``num_chains > 1`` (NumPyro's
+    convention).
+
+    z : dict
+        Unconstrained parameter values.
+    potential_energy : array
+        Potential energy at ``z``.
+    z_grad : dict
+        Gradient of the potential energy.
+    step_size : array
+        Adapted step size.
+    inverse_mass_matrix : array
+        Adapted inverse mass matrix.
+    rng_key : array
+        A fresh key to continue from.
+    """
+
+    z: Any
+    potential_energy: jax.Array
+    z_grad: Any
+    step_size: jax.Array
+    inverse_mass_matrix: jax.Array
+    rng_key: jax.Array
+
+
+class RunConfig(NamedTuple):
+    """Static (hashable) description of a compiled run.
+
+    spec : AlgorithmSpec
+    model : callable or None
+    potential_fn : callable or None
+    model_static : StaticArgs or None
+        Non-array model arguments (see ``core_ppl.infer.util.split_model_args``).
+    num_warmup, num_samples, thinning : int
+    """
+
+    spec: hmc.AlgorithmSpec
+    model: Callable | None
+    potential_fn: Callable | None
+    model_static: Any
+    num_warmup: int
+    num_samples: int
+    thinning: int
+
+
+class _ChainInputs(NamedTuple):
+    """Traced per-chain inputs (leading chain axis)."""
+
+    rng_key: jax.Array
+    position: Any
+    step_size: jax.Array
+    inverse_mass_matrix: jax.Array
+
+
+class _SharedInputs(NamedTuple):
+    """Traced inputs common to all chains."""
+
+    target_accept_prob: jax.Array
+    trajectory_length: jax.Array
+    num_steps: jax.Array
+    progress_token: jax.Array
+
+
+# --- progress bar ----------------------------------------------------------------
+
+_PROGRESS_BARS: dict = {}
+_PROGRESS_LOCK = threading.Lock()
+_PROGRESS_IDS = itertools.count()
+
+
+def _report_progress(token, done):
+    with _PROGRESS_LOCK:
+        entry = _PROGRESS_BARS.get(int(token))
+        if entry is None:
+            return
+        bar, num_warmup = entry
+        done = int(done)
+        if done > bar.n:
+            bar.set_description("sample" if done > num_warmup else "warmup", False)
+            bar.update(done - bar.n)
+
+
+def _maybe_report(shared, done, total):
+    """From inside the compiled loop: tell the host bar about every ~2%."""
+    every = max(1, total // 50)
+    is_due = (shared.progress_token >= 0) & ((done % every == 0) | (done == total))
+    jax.lax.cond(
+        is_due,
+        lambda: jax.debug.callback(_report_progress, shared.progress_token, done),
+        lambda: None,
+    )
+
+
+class _ProgressBar:
+    """Context manager registering a tqdm bar under a token for the callback."""
+
+    def __init__(self, enabled, total, num_warmup, description):
+        self.token = -1
+        self.enabled = enabled
+        self.args = (total, num_warmup, description)
+
+    def __enter__(self):
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            total, num_warmup, description = self.args
+            self.token = next(_PROGRESS_IDS) % (2**31 - 1)
+            bar = tqdm(total=total, desc=description, leave=True)
+            with _PROGRESS_LOCK:
+                _PROGRESS_BARS[self.token] = (bar, num_warmup)
+        return self
+
+    def __exit__(self, *exc):
+        if self.token >= 0:
+            jax.effects_barrier()
+            with _PROGRESS_LOCK:
+                bar, _ = _PROGRESS_BARS.pop(self.token)
+            bar.close()
+
+
+# --- the compiled run ---------------------------------------------------------
+
+
+def _over_chains(fn, in_axes=0):
+    """``jax.vmap`` over the leading chain axis, or, for a single chain, a plain
+    call on the squeezed inputs: unbatched while-loops need no ``select`` on
+    every carried value, which makes one-chain programs faster to compile and
+    to run."""
+    batched = jax.vmap(fn, in_axes)
+
+    def call(*args):
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        sizes = {
+            jnp.shape(leaf)[0]
+            for arg, axis in zip(args, axes)
+            if axis is not None
+            for leaf in jax.tree.leaves(arg)
+        }
+        if sizes != {1}:
+            return batched(*args)
+        squeezed = [
+            arg if axis is None else jax.tree.map(lambda x: x[0], arg)
+            for arg, axis in zip(args, axes)
+        ]
+        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*squeezed))
+
+    return call
+
+
+def _logdensity_fn(config, model_arrays, unravel):
+    if config.model is not None:
+        from core_ppl.infer.util import merge_model_args, potential_energy
+
+        model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
+
+        def potential(params):
+            return potential_energy(config.model, model_args, model_kwargs, params)
+    else:
+        potential = config.potential_fn
+
+    def logdensity_fn(flat_position):
+        return -potential(unravel(flat_position))
+
+    return logdensity_fn
+
+
+def _make_transition(spec, logdensity_fn, shared):
+    """Per-chain ``transition(key, state, step_size, inverse_mass_matrix)``."""
+    if spec.algorithm == "nuts":
+        kernel = nuts.build_kernel(velocity_verlet)
+
+        def transition(rng_key, state, step_size, inverse_mass_matrix):
+            return kernel(
+                rng_key,
+                state,
+                logdensity_fn,
+                step_size,
+                inverse_mass_matrix,
+                spec.max_tree_depth,
+            )
+    else:
+        kernel = hmc.build_kernel(velocity_verlet)
+
+        def transition(rng_key, state, step_size, inverse_mass_matrix):
+            num_steps = (
+                shared.num_steps
+                if spec.fixed_num_steps
+                else hmc.num_steps_for(shared.trajectory_length, step_size)
+            )
+            return kernel(
+                rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, num_steps
+            )
+
+    return transition
+
+
+def _draw_fields(state, info, step_size):
+    fields = {
+        "num_steps": info.num_integration_steps,
+        "diverging": info.is_divergent,
+        "accept_prob": info.acceptance_rate,
+        "potential_energy": -state.logdensity,
+        "energy": info.energy,
+        "step_size": step_size,
+    }
+    if hasattr(info, "tree_depth"):
+        fields["tree_depth"] = info.tree_depth
+    return fields
+
+
+def _schedule(config):
+    """Per-iteration flags of the whole run, computed in NumPy (scanned as xs).
+
+    Returns ``(in_window, is_window_end, is_last_warmup, slot)`` over
+    ``num_warmup + num_samples`` iterations; ``slot`` is the index of the kept
+    draw an iteration produces, or -1.
+    """
+    num_warmup, total = config.num_warmup, config.num_warmup + config.num_samples
+    in_window, is_window_end = np.zeros(total, bool), np.zeros(total, bool)
+    if config.spec.adapt_mass_matrix:
+        in_window[:num_warmup], is_window_end[:num_warmup] = adaptation.build_schedule(
+            num_warmup
+        )
+    is_last_warmup = np.arange(total) == num_warmup - 1
+    slot = np.full(total, -1, np.int32)
+    num_kept = config.num_samples // config.thinning
+    slot[num_warmup + config.thinning * np.arange(1, num_kept + 1) - 1] = np.arange(
+        num_kept
+    )
+    return in_window, is_window_end, is_last_warmup, slot
+
+
+def _init_warmup(config, logdensity_fn, states, chains, shared, key):
+    """Warmup functions and their initial per-chain state."""
+    spec = config.spec
+    init, update, window_end, final = adaptation.warmup_adaptation(
+        velocity_verlet,
+        not spec.dense_mass,
+        shared.target_accept_prob,
+        spec.adapt_step_size,
+        spec.adapt_mass_matrix,
+    )
+    if config.num_warmup == 0:
+        warm = adaptation.WarmupState(
+            chains.step_size, chains.inverse_mass_matrix, None, None
+        )
+    else:
+        warm = _over_chains(init, (0, 0, None, 0, 0))(
+            key, states, logdensity_fn, chains.step_size, chains.inverse_mass_matrix
+        )
+    return warm, update, window_end, final
+
+
+def _adapt(warm, states, infos, xs, key, funcs, logdensity_fn, has_windows):
+    """One warmup iteration's adaptation, for all chains."""
+    update, window_end, final = funcs
+    _, in_window, is_window_end, is_last_warmup, _ = xs
+    warm = _over_chains(update, (0, 0, 0, None))(
+        warm, states.position, infos.acceptance_rate, in_window
+    )
+    if has_windows:
+        # The schedule is the same for every chain, so this cond is not
+        # batched and the metric update runs only at window ends.
+        warm = jax.lax.cond(
+            is_window_end,
+            lambda w: _over_chains(window_end, (0, 0, 0, None))(
+                key, w, states, logdensity_fn
+            ),
+            lambda w: w,
+            warm,
+        )
+    final_step_size, _ = _over_chains(final)(warm)
+    return warm._replace(
+        step_size=jnp.where(is_last_warmup, final_step_size, warm.step_size)
+    )
+
+
+def _record(buffers, states, infos, step_size, slot):
+    positions, fields = buffers
+    new_fields = _over_chains(_draw_fields)(states, infos, step_size)
+    positions = positions.at[:, slot].set(states.position)
+    fields = jax.tree.map(lambda b, x: b.at[:, slot].set(x), fields, new_fields)
+    return positions, fields
+
+
+def _scan_iterations(config, transition, logdensity_fn, states, chains, shared, keys):
+    """Warmup and sampling as ONE scan, so the kernel is compiled once.
+
+    Kept draws are written into preallocated buffers (updated in place).
+    """
+    warm, *funcs = _init_warmup(
+        config, logdensity_fn, states, chains, shared, keys[:, 0]
+    )
+    schedule = _schedule(config)
+    has_windows = bool(schedule[1].any())
+    total = config.num_warmup + config.num_samples
+    num_chains, num_kept = (
+        states.position.shape[0],
+        config.num_samples // config.thinning,
+    )
+    example = jax.eval_shape(
+        transition,
+        keys[0, 1],
+        jax.tree.map(lambda x: x[0], states),
+        warm.step_size[0],
+        warm.inverse_mass_matrix[0],
+    )
+    field_shapes = jax.eval_shape(
+        _draw_fields,
+        jax.tree.map(lambda x: x[0], states),
+        example[1],
+        warm.step_size[0],
+    )
+    buffers = (
+        jnp.zeros(
+            (num_chains, num_kept) + states.position.shape[1:], states.position.dtype
+        ),
+        jax.tree.map(
+            lambda s: jnp.zeros((num_chains, num_kept) + s.shape, s.dtype), field_shapes
+        ),
+    )
+
+    def one_iteration(carry, xs):
+        states, warm, buffers = carry
+        i, slot = xs[0], xs[-1]
+        step_keys = jax.vmap(jax.random.split)(
+            jax.vmap(jax.random.fold_in, (0, None))(keys[:, 1], i)
+        )
+        states, infos = _over_chains(transition)(
+            step_keys[:, 0], states, warm.step_size, warm.inverse_mass_matrix
+        )
+        if config.num_warmup > 0:
+            warm = jax.lax.cond(
+                i < config.num_warmup,
+                lambda w: _adapt(
+                    w,
+                    states,
+                    infos,
+                    xs,
+                    step_keys[:, 1],
+                    funcs,
+                    logdensity_fn,
+                    has_windows,
+                ),
+                lambda w: w,
+                warm,
+            )
+        buffers = jax.lax.cond(
+            slot >= 0,
+            lambda b: _record(b, states, infos, warm.step_size, slot),
+            lambda b: b,
+            buffers,
+        )
+        _maybe_report(shared, i + 1, total)
+        return (states, warm, buffers), None
+
+    xs = (jnp.arange(total),) + tuple(jnp.asarray(x) for x in schedule)
+    (states, warm, buffers), _ = jax.lax.scan(
+        one_iteration, (states, warm, buffers), xs
+    )
+    return states, warm.step_size, warm.inverse_mass_matrix, buffers
+
+
+def _postprocess(config, model_arrays, unravel, positions):
+    params = jax.vmap(jax.vmap(unravel))(positions)
+    if config.model is None:
+        return params
+    from core_ppl.infer.util import constrain_fn, merge_model_args
+
+    model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
+
+    def constrain(z):
+        return constrain_fn(
+            config.model, model_args, model_kwargs, z, return_deterministic=True
+        )
+
+    return jax.vmap(jax.vmap(constrain))(params)
+
+
+def _run_chains(
+    config: RunConfig, chains: _ChainInputs, shared: _SharedInputs, model_arrays
+):
+    """Warmup + sampling for a batch of chains (traced once per config/shapes)."""
+    _TRACE_COUNT["run"] += 1
+    one_position = jax.tree.map(lambda x: x[0], chains.position)
+    _, unravel = ravel_pytree(one_position)
+    flat = jax.vmap(lambda z: ravel_pytree(z)[0])(chains.position)
+    logdensity_fn = _logdensity_fn(config, model_arrays, unravel)
+    transition = _make_transition(config.spec, logdensity_fn, shared)
+    states = _over_chains(hmc.init, (0, None))(flat, logdensity_fn)
+    keys = jax.vmap(lambda k: jax.random.split(k, 3))(chains.rng_key)
+    states, step_size, inverse_mass_matrix, (positions, fields) = _scan_iterations(
+        config, transition, logdensity_fn, states, chains, shared, keys
+    )
+    last = MCMCState(
+        z=jax.vmap(unravel)(states.position),
+        potential_energy=-states.logdensity,
+        z_grad=jax.vmap(unravel)(-states.logdensity_grad),
+        step_size=step_size,
+        inverse_mass_matrix=inverse_mass_matrix,
+        rng_key=keys[:, 2],
+    )
+    samples = _postprocess(config, model_arrays, unravel, positions)
+    return samples, fields, last
+
+
+_run_jit = jax.jit(_run_chains, static_argnums=0)
+_run_pmap = jax.pmap(
+    _run_chains, static_broadcasted_argnums=0, in_axes=(0, 0, None, None)
+)
+
+
+# --- the public driver -------------------------------------------------------------
+
+
+def _chain_keys(rng_key, num_chains):
+    """One raw ``uint32`` key per chain, shape ``(num_chains, 2)``."""
+    rng_key = jnp.asarray(rng_key)
+    if jnp.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
+        rng_key = jax.random.key_data(rng_key)
+    if rng_key.ndim == 1:
+        return (
+            rng_key[None] if num_chains == 1 else jax.random.split(rng_key, num_chains)
+        )
+    if rng_key.ndim == 2 and rng_key.shape[0] == num_chains:
+        return rng_key
+    raise ValueError(
+        f"rng_key must be one key or a batch of num_chains={num_chains} keys, "
+        f"got shape {rng_key.shape}"
+    )
+
+
+def _check_int(name, value, minimum):
+    if (
+        not isinstance(value, (int, np.integer))
+        or isinstance(value, bool)
+        or value < minimum
+    ):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _add_chain_axis(tree, num_chains, name):
+    """Validate (or, for one chain, add) the leading chain axis of ``tree``."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        raise ValueError(f"{name} has no parameters to sample")
+    if num_chains == 1:
+        return jax.tree.map(lambda x: jnp.asarray(x)[None], tree)
+    for leaf in leaves:
+        if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != num_chains:
+            raise ValueError(
+                f"{name} must have a leading axis of size num_chains={num_chains} "
+                f"on every leaf, got a leaf of shape {jnp.shape(leaf)}"
+            )
+    return jax.tree.map(jnp.asarray, tree)
+
+
+class MCMC:
+    """Run an MCMC sampler: warmup, then sampling, for one or more chains.
+
+    Parameters
+    ----------
+    sampler : NUTS or HMC
+        What to run.
+    num_warmup : int
+        Warmup (adaptation) iterations per chain; their draws are discarded.
+    num_samples : int
+        Post-warmup iterations per chain.
+    num_chains : int, default=1
+    thinning : int, default=1
+        Keep every ``thinning``-th post-warmup draw
+        (``num_samples // thinning`` draws per chain).
+    chain_method : {"vectorized", "parallel", "sequential"}, default="vectorized"
+        ``"vectorized"`` batches the chains in one program; ``"parallel"``
+        runs one chain per device (``pmap``), falling back to vectorized
+        with a warning when there are fewer devices than chains;
+        ``"sequential"`` runs the chains one after another with the same
+        compiled program.
+    progress_bar : bool, default=True
+        Show a tqdm bar fed from inside the compiled loop.
+
+    Attributes
+    ----------
+    post_warmup_state : MCMCState or None
+        Set it (e.g. to ``last_state``) and the next ``run`` skips warmup and
+        continues from that state with its step size and mass matrix.
+    last_state : MCMCState
+        State after the last draw of the latest run.
+
+    Examples
+    --------
+    >>> mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=500)  # doctest: +SKIP
+    >>> mcmc.run(jax.random.PRNGKey(0), X, y=y)                    # doctest: +SKIP
+    >>> mcmc.print_summary()                                       # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        sampler,
+        *,
+        num_warmup,
+        num_samples,
+        num_chains=1,
+        thinning=1,
+        chain_method="vectorized",
+        progress_bar=True,
+    ):
+        if not isinstance(sampler, hmc.HMC):
+            raise TypeError(
+                f"sampler must be a NUTS or HMC instance, got {type(sampler).__name__}"
+            )
+        if chain_method not in _CHAIN_METHODS:
+            raise ValueError(
+                f"chain_method must be one of {_CHAIN_METHODS}, got {chain_method!r}"
+            )
+        self.sampler = sampler
+        self.num_warmup = _check_int("num_warmup", num_warmup, 0)
+        self.num_samples = _check_int("num_samples", num_samples, 1)
+        self.num_chains = _check_int("num_chains", num_chains, 1)
+        self.thinning = _check_int("thinning", thinning, 1)
+        if self.thinning > self.num_samples:
+            raise ValueError(
+                f"thinning={thinning} keeps no draw of num_samples={num_samples}"
+            )
+        self.chain_method = chain_method
+        self.progress_bar = bool(progress_bar)
+        self.post_warmup_state = None
+        self._last_state = None
+        self._samples = None
+        self._fields = None
+        self._extra_fields = ()
+
+    @property
+    def last_state(self):
+        """The :class:`MCMCState` after the latest run's last draw."""
+        return self._last_state
+
+    # --- run ---------------------------------------------------------------------
+
+    def run(self, rng_key, *args, extra_fields=(), init_params=None, **kwargs):
+        """Run warmup (unless ``post_warmup_state`` is set) and sampling.
+
+        Parameters
+        ----------
+        rng_key : PRNG key
+            One key, or ``num_chains`` keys stacked.
+        *args, **kwargs
+            The model's arguments. Arrays are traced (new data of the same
+            shapes reuses the compiled program); other values are static.
+        extra_fields : tuple of str, default=()
+            Per-draw fields to keep besides ``"diverging"``: any of
+            ``num_steps, accept_prob, potential_energy, energy, step_size``
+            and, for NUTS, ``tree_depth``.
+        init_params : pytree, optional
+            Initial unconstrained parameters (leading chain axis when
+            ``num_chains > 1``). Required with ``potential_fn``.
+        """
+        self._extra_fields = self._check_extra_fields(extra_fields)
+        config, chains, shared, model_arrays = self._prepare(
+            rng_key, args, kwargs, init_params
+        )
+        samples, fields, last = self._dispatch(config, chains, shared, model_arrays)
+        self._samples = samples
+        self._fields = fields
+        self._store_last_state(last)
+
+    def _check_extra_fields(self, extra_fields):
+        if isinstance(extra_fields, str):
+            extra_fields = (extra_fields,)
+        available = _COMMON_FIELDS + (
+            ("tree_depth",) if self.sampler._spec().algorithm == "nuts" else ()
+        )
+        for name in extra_fields:
+            if name not in available:
+                raise ValueError(
+                    f"unknown extra field {name!r}; available: {', '.join(available)}"
+                )
+        return tuple(extra_fields)
+
+    def _prepare(self, rng_key, args, kwargs, init_params):
+        sampler, num_chains = self.sampler, self.num_chains
+        keys = _chain_keys(rng_key, num_chains)
+        split = jax.vmap(jax.random.split)(keys)
+        init_keys, run_keys = split[:, 0], split[:, 1]
+        model_arrays, model_static = [], None
+        if sampler.model is not None:
+            from core_ppl.infer.util import split_model_args
+
+            model_arrays, model_static = split_model_args(args, kwargs)
+        elif args or kwargs:
+            raise ValueError(
+                "model arguments were given but the sampler has a potential_fn; "
+                "close the data over the potential function instead"
+            )
+        state = self.post_warmup_state
+        position = self._initial_position(init_keys, args, kwargs, init_params, state)
+        step_size, inverse_mass_matrix = self._initial_tunables(position, state)
+        trajectory_length, num_steps = sampler._num_steps_settings()
+        dtype = step_size.dtype
+        config = RunConfig(
+            spec=sampler._spec(),
+            model=sampler.model,
+            potential_fn=sampler.potential_fn,
+            model_static=model_static,
+            num_warmup=0 if state is not None else self.num_warmup,
+            num_samples=self.num_samples,
+            thinning=self.thinning,
+        )
+        chains = _ChainInputs(run_keys, position, step_size, inverse_mass_matrix)
+        shared = _SharedInputs(
+            target_accept_prob=jnp.asarray(sampler.target_accept_prob, dtype),
+            trajectory_length=jnp.asarray(trajectory_length, dtype),
+            num_steps=jnp.asarray(num_steps, jnp.int32),
+            progress_token=jnp.asarray(-1, jnp.int32),
+        )
+        return config, chains, shared, model_arrays
+
+    def _initial_position(self, init_keys, args, kwargs, init_params, state):
+        num_chains = self.num_chains
+        if state is not None:
+            if not isinstance(state, MCMCState):
+                raise TypeError("post_warmup_state must be an MCMCState (last_state)")
+            return _add_chain_axis(state.z, num_chains, "post_warmup_state.z")
+        if init_params is not None:
+            return _add_chain_axis(init_params, num_chains, "init_params")
+        if self.sampler.model is None:
+            raise ValueError("init_params is required when sampling a potential_fn")
+        from core_ppl.infer.util import initialize_model
+
+        info = initialize_model(
+            init_keys,
+            self.sampler.model,
+            init_strategy=self.sampler.init_strategy,
+            model_args=args,
+            model_kwargs=kwargs,
+        )
+        return info.param_info.z
+
+    def _initial_tunables(self, position, state):
+        num_chains, sampler = self.num_chains, self.sampler
+        dim = sum(int(np.prod(x.shape[1:])) for x in jax.tree.leaves(position))
+        dtype = jnp.result_type(*jax.tree.leaves(position))
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"parameters must be floating point, got dtype {dtype}")
+        if state is not None:
+            step_size = jnp.broadcast_to(
+                jnp.asarray(state.step_size, dtype), (num_chains,)
+            )
+            minv = jnp.asarray(state.inverse_mass_matrix, dtype)
+            minv = minv[None] if num_chains == 1 else minv
+            return step_size, minv
+        step_size = jnp.full((num_chains,), sampler.step_size, dtype)
+        shape = (dim, dim) if sampler.dense_mass else (dim,)
+        if sampler.inverse_mass_matrix is None:
+            minv = (
+                jnp.eye(dim, dtype=dtype)
+                if sampler.dense_mass
+                else jnp.ones(dim, dtype)
+            )
+        else:
+            minv = jnp.asarray(sampler.inverse_mass_matrix, dtype)
+            if minv.shape != shape:
+                raise ValueError(
+                    f"inverse_mass_matrix must have shape {shape} for {dim} "
+                    f"unconstrained parameters (dense_mass={sampler.dense_mass}), "
+                    f"got {minv.shape}"
+                )
+        return step_size, jnp.broadcast_to(minv, (num_chains,) + shape)
+
+    def _dispatch(self, config, chains, shared, model_arrays):
+        method = self.chain_method
+        num_devices = jax.local_device_count()
+        if method == "parallel" and num_devices < self.num_chains:
+            warnings.warn(
+                f"chain_method='parallel' needs one device per chain but there are "
+                f"{num_devices} device(s) for {self.num_chains} chains; running the "
+                "chains vectorized on one device instead",
+                UserWarning,
+                stacklevel=3,
+            )
+            method = "vectorized"
+        total = config.num_warmup + config.num_samples
+        if method == "sequential":
+            return self._run_sequential(config, chains, shared, model_arrays, total)
+        with _ProgressBar(
+            self.progress_bar, total, config.num_warmup, f"{self.num_chains} chain(s)"
+        ) as bar:
+            shared = shared._replace(progress_token=jnp.asarray(bar.token, jnp.int32))
+            if method == "vectorized":
+                return _run_jit(config, chains, shared, model_arrays)
+            per_device = jax.tree.map(lambda x: x[:, None], chains)
+            out = _run_pmap(config, per_device, shared, model_arrays)
+            return jax.tree.map(lambda x: x[:, 0], out)
+
+    def _run_sequential(self, config, chains, shared, model_arrays, total):
+        outputs = []
+        for c in range(self.num_chains):
+            one = jax.tree.map(lambda x, c=c: x[c : c + 1], chains)
+            with _ProgressBar(
+                self.progress_bar,
+                total,
+                config.num_warmup,
+                f"chain {c + 1}/{self.num_chains}",
+            ) as bar:
+                token = jnp.asarray(bar.token, jnp.int32)
+                out = _run_jit(
+                    config, one, shared._replace(progress_token=token), model_arrays
+                )
+                outputs.append(jax.block_until_ready(out))
+        return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
+
+    def _store_last_state(self, last):
+        step_size = np.asarray(last.step_size)
+        if not np.all(np.isfinite(step_size)) or np.any(step_size > 1e7):
+            warnings.warn(
+                f"adapted step size {step_size} is not finite or exceeds 1e7: the "
+                "posterior may be improper",
+                UserWarning,
+                stacklevel=3,
+            )
+        if self.num_chains == 1:
+            last = jax.tree.map(lambda x: x[0], last)
+        self._last_state = last
+
+    # --- results -------------------------------------------------------------------
+
+    def _require_run(self):
+        if self._samples is None:
+            raise RuntimeError("no samples yet: call run() first")
+
+    def get_samples(self, group_by_chain=False):
+        """Constrained draws (and deterministic sites) by site name.
+
+        Parameters
+        ----------
+        group_by_chain : bool, default=False
+            Shape ``(num_chains, num_draws, ...)`` instead of
+            ``(num_chains * num_draws, ...)``.
+        """
+        self._require_run()
+        return self._group(self._samples, group_by_chain)
+
+    def get_extra_fields(self, group_by_chain=False):
+        """Per-draw statistics: ``diverging`` and the requested ``extra_fields``."""
+        self._require_run()
+        names = ("diverging",) + tuple(
+            f for f in self._extra_fields if f != "diverging"
+        )
+        return self._group({n: self._fields[n] for n in names}, group_by_chain)
+
+    @staticmethod
+    def _group(tree, group_by_chain):
+        if group_by_chain:
+            return tree
+        return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), tree)
+
+    def print_summary(self, prob=0.9, exclude_deterministic=True):
+        """Print mean, sd, median, HPDI, ESS and R-hat of every site, and the
+        number of divergent transitions."""
+        from core_ppl.diagnostics import print_summary
+
+        self._require_run()
+        samples = self._samples
+        if exclude_deterministic and self.sampler.model is not None:
+            latent = self._last_state.z
+            samples = {k: v for k, v in samples.items() if k in latent}
+        print_summary(jax.device_get(samples), prob=prob, group_by_chain=True)
+        diverging = np.asarray(self._fields["diverging"])
+        print(f"Number of divergences: {int(diverging.sum())}")
