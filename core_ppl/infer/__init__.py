@@ -1,5 +1,6 @@
 """Inference on core_ppl models: NUTS/HMC (MCMC), SVI, Predictive."""
 
+from core_ppl.infer.elbo import Trace_ELBO
 from core_ppl.infer.initialization import (
     init_to_median,
     init_to_sample,
@@ -7,12 +8,17 @@ from core_ppl.infer.initialization import (
     init_to_value,
 )
 from core_ppl.infer.mcmc import HMC, MCMC, NUTS
+from core_ppl.infer.predictive import Predictive
+from core_ppl.infer.svi import SVI
 from core_ppl.infer.util import log_density, potential_energy
 
 __all__ = [
     "HMC",
     "MCMC",
     "NUTS",
+    "SVI",
+    "Predictive",
+    "Trace_ELBO",
     "init_to_median",
     "init_to_sample",
     "init_to_uniform",

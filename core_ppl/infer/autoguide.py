@@ -1,10 +1,12 @@
 """Automatic guides: variational families built from a model's latent sites.
 
-An autoguide runs the model once (the *prototype*, on the first call) to list
-its continuous latent sites, their shapes, supports and enclosing plates, and
-to find initial values with ``init_loc_fn`` (via
-:func:`~core_ppl.infer.util.initialize_model`). Afterwards calling the guide
-with the model's arguments samples every latent site:
+On its first call an autoguide traces the model abstractly (``jax.eval_shape``)
+to list its continuous latent sites, their shapes, supports and enclosing
+plates, then runs one small compiled program that draws the initial values
+with ``init_loc_fn`` and checks that every site's log density is finite there.
+(No gradient is needed to start a guide, so this is much cheaper to compile
+than :func:`~core_ppl.infer.util.initialize_model`.) Afterwards calling the
+guide with the model's arguments samples every latent site:
 
 * the variational distribution lives in *unconstrained* space, where every
   latent is a real array; a constrained site ``z = T(u)``, with
@@ -54,13 +56,11 @@ from core_ppl.distributions.transforms import (
 from core_ppl.handlers import block, scale, seed, substitute, trace
 from core_ppl.infer.initialization import init_to_median
 from core_ppl.infer.util import (
-    initialize_model,
     merge_model_args,
     potential_energy,
     split_model_args,
 )
 from core_ppl.primitives import param, plate, prng_key, sample
-from core_ppl.runtime import Messenger
 
 __all__ = [
     "AutoContinuous",
@@ -130,30 +130,27 @@ def _periodic_repeat(x, size, axis):
     return jnp.take(x, jnp.arange(size) % x.shape[axis], axis=axis)
 
 
-def _describe_site(site, unconstrained):
-    """Build the :class:`LatentSite` of a prototype site and its full-size
-    unconstrained initial value."""
-    value = jnp.asarray(site["value"])
+def _describe_site(site):
+    """The :class:`LatentSite` of a (possibly abstract) trace site."""
+    value_shape = tuple(jnp.shape(site["value"]))
     event_dim = len(site["fn"].event_shape)
-    batch_ndim = value.ndim - event_dim
-    u_event_dim = jnp.ndim(unconstrained) - batch_ndim
+    support = site["fn"].support
+    u_shape = list(biject_to(support).inverse_shape(value_shape))
+    u_event_dim = len(u_shape) - (len(value_shape) - event_dim)
     frames = tuple(f for f in site["cond_indep_stack"] if f.subsample_size < f.size)
-    shape = list(value.shape)
+    shape = list(value_shape)
     for frame in frames:
         shape[frame.dim - event_dim] = frame.size
-        unconstrained = _periodic_repeat(
-            unconstrained, frame.size, frame.dim - u_event_dim
-        )
-    info = LatentSite(
+        u_shape[frame.dim - u_event_dim] = frame.size
+    return LatentSite(
         name=site["name"],
         shape=tuple(shape),
         event_dim=event_dim,
-        unconstrained_shape=tuple(unconstrained.shape),
+        unconstrained_shape=tuple(u_shape),
         unconstrained_event_dim=u_event_dim,
-        support=site["fn"].support,
+        support=support,
         subsample_frames=frames,
     )
-    return info, unconstrained
 
 
 def _subsample(x, site, indices, event_dim):
@@ -199,6 +196,10 @@ class AutoGuide:
         Initial scale of the guide (per unconstrained coordinate).
     """
 
+    # Whether latent sites may sit inside subsampled plates (per-site guides
+    # slice full-size parameters with the plate's indices).
+    handles_local_latents = True
+
     def __init__(
         self, model, *, prefix="auto", init_loc_fn=init_to_median, init_scale=0.1
     ):
@@ -224,20 +225,16 @@ class AutoGuide:
         # Block: the prototype runs of the model must not reach the handlers
         # around the guide (e.g. the trace SVI records).
         with block():
-            model = _model_for_init(self.model, args, kwargs, type(self).__name__)
-            info = initialize_model(
+            sites = _inspect_model(self, args, kwargs)
+            arrays, static = split_model_args(args, kwargs)
+            init_locs, is_finite = _init_locs_jit(
                 rng_key,
-                model,
-                init_strategy=self.init_loc_fn,
-                model_args=args,
-                model_kwargs=kwargs,
+                arrays,
+                model=self.model,
+                init_loc_fn=self.init_loc_fn,
+                static=static,
             )
-        sites, init_locs = OrderedDict(), {}
-        for name, site in info.model_trace.items():
-            if site["type"] == "sample" and not site["is_observed"]:
-                sites[name], init_locs[name] = _describe_site(
-                    site, info.param_info.z[name]
-                )
+        _check_finite(is_finite, type(self).__name__)
         self._sites, self._init_locs = sites, init_locs
         self._setup_args = (args, kwargs)
 
@@ -342,54 +339,89 @@ class AutoGuide:
         raise NotImplementedError
 
 
-class _seed_plates(Messenger):
-    """Give subsampled plates a fixed key, so that while initial values are
-    searched for the model's log density is a deterministic function of its
-    latent values (the random draws of the sites are left to ``seed``)."""
-
-    def process_message(self, msg):
-        if msg["type"] == "plate" and msg["kwargs"].get("rng_key") is None:
-            msg["kwargs"]["rng_key"] = jax.random.PRNGKey(0)
+def _init_trace(rng_key, model, init_loc_fn, args, kwargs):
+    seeded = substitute(seed(model, rng_seed=rng_key), substitute_fn=init_loc_fn)
+    return trace(seeded).get_trace(*args, **kwargs)
 
 
-@functools.lru_cache(maxsize=64)
-def _with_seeded_plates(model):
-    # One wrapper per model, so the compiled initialisation is reused.
-    return _seed_plates(model)
+def _is_latent(site):
+    return site["type"] == "sample" and not site["is_observed"]
 
 
-def _model_for_init(model, args, kwargs, guide_name):
-    """Check that the model's latent sites are continuous; return the model
-    to initialise from.
+def _inspect_model(guide, args, kwargs):
+    """Describe the model's latent sites, tracing it abstractly
+    (``jax.eval_shape``: nothing is drawn or compiled).
 
-    The model is only traced abstractly (``jax.eval_shape``): nothing is
-    drawn or compiled.
+    Latent sites must be continuous, and inside subsampled plates only if
+    the guide handles local latents.
     """
-    found = {}
+    found = []
 
     def inspect(rng_key):
-        model_trace = trace(seed(model, rng_seed=rng_key)).get_trace(*args, **kwargs)
-        found["latent"] = [
-            (name, site["fn"].support)
-            for name, site in model_trace.items()
-            if site["type"] == "sample" and not site["is_observed"]
-        ]
-        found["is_subsampled"] = any(
-            site["type"] == "plate" and site["args"][1] < site["args"][0]
-            for site in model_trace.values()
-        )
+        model_trace = _init_trace(rng_key, guide.model, guide.init_loc_fn, args, kwargs)
+        found.extend(site for site in model_trace.values() if _is_latent(site))
 
     jax.eval_shape(inspect, jax.random.PRNGKey(0))
-    if not found["latent"]:
+    guide_name = type(guide).__name__
+    if not found:
         raise ValueError(f"{guide_name}: the model has no latent sample sites")
-    for name, support in found["latent"]:
+    sites = OrderedDict()
+    for site in found:
+        name, support = site["name"], site["fn"].support
         if support.is_discrete:
             raise ValueError(
                 f"{guide_name}: latent site '{name}' has a discrete support "
                 f"({support!r}); autoguides handle continuous latents only: "
                 "observe it or marginalise it out"
             )
-    return _with_seeded_plates(model) if found["is_subsampled"] else model
+        sites[name] = _describe_site(site)
+        frames = sites[name].subsample_frames
+        if frames and not guide.handles_local_latents:
+            raise ValueError(
+                f"{guide_name}: latent site '{name}' is inside the subsampled "
+                f"plate '{frames[0].name}'; use AutoNormal or AutoDelta for local "
+                "latent variables"
+            )
+    return sites
+
+
+@functools.partial(jax.jit, static_argnames=("model", "init_loc_fn", "static"))
+def _init_locs_jit(rng_key, arrays, *, model, init_loc_fn, static):
+    """Unconstrained initial values of the latent sites (full plate size),
+    and whether each sample site's log density is finite there."""
+    args, kwargs = merge_model_args(arrays, static)
+    model_trace = _init_trace(rng_key, model, init_loc_fn, args, kwargs)
+    init_locs, is_finite = {}, {}
+    for name, site in model_trace.items():
+        if site["type"] != "sample":
+            continue
+        log_prob = site["fn"].log_prob(site["value"])
+        is_finite[name] = jnp.all(jnp.isfinite(log_prob))
+        if _is_latent(site):
+            info = _describe_site(site)
+            u = biject_to(info.support).inv(site["value"])
+            is_finite[name] &= jnp.all(jnp.isfinite(u))
+            # A subsampled site was seen at subsample size: tile to full size.
+            for frame in info.subsample_frames:
+                axis = frame.dim - info.unconstrained_event_dim
+                u = _periodic_repeat(u, frame.size, axis)
+            init_locs[name] = u
+    return init_locs, is_finite
+
+
+def _check_finite(is_finite, guide_name):
+    if any(isinstance(ok, jax.core.Tracer) for ok in is_finite.values()):
+        raise RuntimeError(
+            f"{guide_name} must first be called outside jax.jit/vmap (e.g. by "
+            "SVI.init), to inspect the model"
+        )
+    bad = [name for name, ok in is_finite.items() if not bool(ok)]
+    if bad:
+        raise ValueError(
+            f"{guide_name}: at the initial values from init_loc_fn the log density "
+            f"of site(s) {bad} is not finite; check the data and priors, or pass "
+            "another init_loc_fn (e.g. init_to_value)"
+        )
 
 
 def _normal_quantiles(loc, scale_, quantiles):
@@ -527,15 +559,10 @@ class AutoContinuous(AutoGuide):
     vector would grow with the data); use :class:`AutoNormal` for those.
     """
 
+    handles_local_latents = False
+
     def _setup_prototype(self, *args, **kwargs):
         super()._setup_prototype(*args, **kwargs)
-        for name, site in self._sites.items():
-            if site.subsample_frames:
-                raise ValueError(
-                    f"{type(self).__name__}: latent site '{name}' is inside the "
-                    f"subsampled plate '{site.subsample_frames[0].name}'; use "
-                    "AutoNormal or AutoDelta for local latent variables"
-                )
         sizes = [math.prod(s.unconstrained_shape) for s in self._sites.values()]
         self._offsets = np.cumsum([0] + sizes)
         self._init_latent = jnp.concatenate(
@@ -710,11 +737,11 @@ class AutoLaplaceApproximation(AutoContinuous):
             params[f"{self.prefix}_loc"], scale_tril=jnp.linalg.cholesky(covariance)
         )
 
-    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
-        posterior = self._posterior(
-            params, _laplace_hessian(self, params, args, kwargs)
+    def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
+        precision = self.hessian(params, *args, **kwargs)
+        return _sample_laplace_jit(
+            rng_key, params, precision, guide=self, sample_shape=tuple(sample_shape)
         )
-        return self._constrain(posterior.sample(rng_key, sample_shape))
 
     def _marginal_sd(self, params):
         return jnp.sqrt(jnp.diagonal(jnp.linalg.inv(self.hessian(params))))
@@ -731,6 +758,12 @@ def _laplace_hessian(guide, params, args, kwargs):
 @functools.partial(jax.jit, static_argnames=("guide", "static"))
 def _hessian_jit(params, arrays, *, guide, static):
     return _laplace_hessian(guide, params, *merge_model_args(arrays, static))
+
+
+@functools.partial(jax.jit, static_argnames=("guide", "sample_shape"))
+def _sample_laplace_jit(rng_key, params, precision, *, guide, sample_shape):
+    posterior = guide._posterior(params, precision)
+    return guide._constrain(posterior.sample(rng_key, sample_shape))
 
 
 @functools.partial(jax.jit, static_argnames=("guide", "static", "sample_shape"))

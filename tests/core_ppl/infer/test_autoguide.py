@@ -62,27 +62,24 @@ def conjugate_model(y, t):
         ppl.sample("t", dist.Normal(jnp.log(s), 1.0), obs=t)
 
 
-def loc_scale(guide, params):
-    """Per-site unconstrained (loc, scale) of a mean-field guide."""
-    if isinstance(guide, AutoNormal):
-        return {
-            name: (params[f"{name}_auto_loc"], params[f"{name}_auto_scale"])
-            for name in ("mu", "s")
-        }
-    loc, scale = params["auto_loc"], params["auto_scale"]
-    return {"mu": (loc[0], scale[0]), "s": (loc[1], scale[1])}
+def loc_scale(params):
+    """Per-site unconstrained (loc, scale) of an AutoNormal guide."""
+    return {
+        name: (params[f"{name}_auto_loc"], params[f"{name}_auto_scale"])
+        for name in ("mu", "s")
+    }
 
 
-@pytest.mark.parametrize("guide_class", [AutoNormal, AutoDiagonalNormal])
-def test_mean_field_recovers_conjugate_posterior(guide_class):
-    # Over 6 seeds the final loc had sd ~0.01 posterior sd and the final scale
-    # ~0.3% relative sd; the tolerances below are > 5 of those.
-    guide = guide_class(conjugate_model)
+def test_autonormal_recovers_conjugate_posterior():
+    # Over 6 seeds the final loc scattered with sd ~0.003 (0.01 posterior sd)
+    # and the final scale with ~0.3% relative sd: 0.05 posterior sd and 2% are
+    # more than 5 of those. (For mu, 0.05 sd is also < 2% of the mean.)
+    guide = AutoNormal(conjugate_model)
     result = fit(conjugate_model, guide, Y, T)
-    fitted = loc_scale(guide, result.params)
+    fitted = loc_scale(result.params)
     for name, mean in (("mu", MU_MEAN), ("s", LOG_S_MEAN)):
         loc, scale = (float(v) for v in fitted[name])
-        assert abs(loc - mean) < 0.02 * max(abs(mean), POST_SD), name
+        assert abs(loc - mean) < 0.05 * POST_SD, name
         assert abs(scale - POST_SD) < 0.02 * POST_SD, name
     # The constrained summaries are the unconstrained ones pushed through exp.
     median = guide.median(result.params)
@@ -147,7 +144,9 @@ def test_automultivariatenormal_recovers_covariance():
     tril = np.asarray(result.params["auto_scale_tril"], np.float64)
     cov = tril @ tril.T
     expected = analytic_latent_cov()
-    # Entries relative to the marginal sds: SGD noise measured < 1% of them.
+    # Over 5 seeds the worst covariance entry (in units of the marginal sds)
+    # was off by <= 0.015 and the worst loc by <= 0.01 sd: the tolerances are
+    # > 3 times those worst cases (~8 per-entry SDs).
     sd = np.sqrt(np.diag(expected))
     np.testing.assert_allclose(
         cov / np.outer(sd, sd), expected / np.outer(sd, sd), atol=0.05
@@ -180,7 +179,7 @@ def test_laplace_covariance_is_inverse_hessian_at_mode():
     result = fit(regression_model, guide, x, Y_REG, T, num_particles=1, num_steps=1500)
     loc = result.params["auto_loc"]
     np.testing.assert_allclose(loc, np.append(W_MEAN, LOG_S_MEAN), atol=2e-3)
-    hessian = jax.hessian(hand_potential)(loc, x, Y_REG, T)
+    hessian = jax.jit(jax.hessian(hand_potential))(loc, x, Y_REG, T)
     posterior = guide.get_posterior(result.params)
     np.testing.assert_allclose(
         posterior.covariance_matrix, np.linalg.inv(hessian), rtol=1e-3, atol=1e-6
@@ -208,12 +207,16 @@ def local_model(y, batch=None):
 
 
 def test_autonormal_subsampled_local_latents():
-    # z_i | y_i ~ N(y_i / 2, 1/2); each step sees 5 of 20 units.
+    # z_i | y_i ~ N(y_i / 2, 1/2); each step sees 5 of 20 units. Over 5
+    # seeds the worst of the 20 locs was off by <= 0.037 (per-unit sd ~0.013)
+    # and the worst scale by <= 3% (sd ~1%): tolerances ~5 per-unit SDs and
+    # more. Scaling the guide's local sites by size / subsample_size is
+    # needed for the scales to come out right.
     y = jnp.linspace(-2.0, 2.0, 20)
     guide = AutoNormal(local_model)
     result = fit(local_model, guide, y, batch=5, num_particles=8)
     assert result.params["z_auto_loc"].shape == (20,)
-    np.testing.assert_allclose(result.params["z_auto_loc"], y / 2, atol=0.05)
+    np.testing.assert_allclose(result.params["z_auto_loc"], y / 2, atol=0.08)
     np.testing.assert_allclose(result.params["z_auto_scale"], 0.5**0.5, rtol=0.1)
     # The guide records the plate, so the model replays the same indices.
     guide_trace = trace(seed(guide, 3)).get_trace(y, batch=5)
@@ -247,14 +250,7 @@ def simplex_model():
 
 
 @pytest.mark.parametrize(
-    "guide_class",
-    [
-        AutoNormal,
-        AutoDiagonalNormal,
-        AutoMultivariateNormal,
-        AutoDelta,
-        AutoLaplaceApproximation,
-    ],
+    "guide_class", [AutoNormal, AutoDelta, AutoDiagonalNormal, AutoMultivariateNormal]
 )
 def test_shapes_of_posterior_summaries(guide_class):
     guide = guide_class(simplex_model, init_loc_fn=init_to_uniform)
@@ -274,17 +270,15 @@ def test_shapes_of_posterior_summaries(guide_class):
 
 
 def test_guides_compare_equal_when_their_programs_agree():
+    # Equal guides share compiled programs (the guide is a static argument).
     a, b = AutoNormal(conjugate_model), AutoNormal(conjugate_model)
+    assert a == b  # neither has seen the model
     seed(a, 0)(Y, T)
-    seed(b, 1)(Y + 1.0, T)
+    assert a != b
+    seed(b, 1)(Y + 1.0, T)  # other data, same sites, shapes and supports
     assert a == b and hash(a) == hash(b)
-    c = AutoNormal(conjugate_model)
-    seed(c, 0)(jnp.ones(3), jnp.ones(3))  # same sites and shapes: data sizes differ
-    assert a == c
     assert a != AutoDiagonalNormal(conjugate_model)
-    d = AutoNormal(local_model)
-    seed(d, 0)(jnp.ones(4))
-    assert a != d
+    assert a != AutoNormal(regression_model)
 
 
 def test_unfitted_guide_raises():
