@@ -108,14 +108,20 @@ class LatentSite(NamedTuple):
 def _freeze(obj):
     """A hashable description of a constraint (type and parameters)."""
     if isinstance(obj, (jax.Array, np.ndarray)):
-        if isinstance(obj, jax.core.Tracer):
-            return ("tracer", id(obj))
         arr = np.asarray(obj)
         return ("array", arr.shape, arr.dtype.str, arr.tobytes())
     if isinstance(obj, constraints.Constraint):
         items = sorted(vars(obj).items())
         return (type(obj).__name__, tuple((k, _freeze(v)) for k, v in items))
     return obj
+
+
+def _depends_on_trace(obj):
+    """Whether a constraint's parameters are tracers (values of other sites
+    in an abstract run of the model)."""
+    if isinstance(obj, constraints.Constraint):
+        return any(_depends_on_trace(v) for v in vars(obj).values())
+    return isinstance(obj, jax.core.Tracer)
 
 
 def _is_identity(transform):
@@ -299,8 +305,8 @@ class AutoGuide:
         params : dict
             Constrained guide parameters, e.g. ``SVI.get_params(state)``.
         *args, **kwargs
-            The model's arguments, needed by :class:`AutoLaplaceApproximation`
-            only; by default those of the guide's first call.
+            The model's arguments, used by :class:`AutoLaplaceApproximation`
+            only (by default those of the guide's first call).
         sample_shape : tuple, default=()
             Leading shape of the draws.
 
@@ -310,21 +316,11 @@ class AutoGuide:
             Site name -> array of shape ``sample_shape + site_shape``.
         """
         self._require_prototype("sample_posterior")
-        arrays, static = split_model_args(*self._model_args(args, kwargs))
         return _sample_posterior_jit(
-            rng_key,
-            params,
-            arrays,
-            guide=self,
-            static=static,
-            sample_shape=tuple(sample_shape),
+            rng_key, params, guide=self, sample_shape=tuple(sample_shape)
         )
 
-    def _model_args(self, args, kwargs):
-        # The model's arguments default to those of the guide's first call.
-        return (args, kwargs) if args or kwargs else self._setup_args
-
-    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+    def _sample_posterior(self, rng_key, params, sample_shape):
         raise NotImplementedError
 
     def median(self, params):
@@ -373,6 +369,12 @@ def _inspect_model(guide, args, kwargs):
                 f"{guide_name}: latent site '{name}' has a discrete support "
                 f"({support!r}); autoguides handle continuous latents only: "
                 "observe it or marginalise it out"
+            )
+        if _depends_on_trace(support):
+            raise ValueError(
+                f"{guide_name}: the support of latent site '{name}' ({support!r}) "
+                "depends on other latent sites; autoguides need supports fixed "
+                "by the model's arguments"
             )
         sites[name] = _describe_site(site)
         frames = sites[name].subsample_frames
@@ -480,7 +482,7 @@ class AutoNormal(AutoGuide):
             params[f"{name}_{self.prefix}_scale"],
         )
 
-    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+    def _sample_posterior(self, rng_key, params, sample_shape):
         keys = jax.random.split(rng_key, len(self._sites))
         draws = {}
         for key, (name, site) in zip(keys, self._sites.items()):
@@ -534,7 +536,7 @@ class AutoDelta(AutoGuide):
         self._require_prototype("median")
         return {name: params[f"{name}_{self.prefix}_loc"] for name in self._sites}
 
-    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+    def _sample_posterior(self, rng_key, params, sample_shape):
         return {
             name: jnp.broadcast_to(value, sample_shape + jnp.shape(value))
             for name, value in self.median(params).items()
@@ -614,7 +616,7 @@ class AutoContinuous(AutoGuide):
     def _marginal_sd(self, params):
         return jnp.sqrt(jnp.diagonal(self.get_posterior(params).covariance_matrix))
 
-    def _sample_posterior(self, rng_key, params, args, kwargs, sample_shape):
+    def _sample_posterior(self, rng_key, params, sample_shape):
         posterior = self.get_posterior(params)
         return self._constrain(posterior.sample(rng_key, sample_shape))
 
@@ -716,6 +718,10 @@ class AutoLaplaceApproximation(AutoContinuous):
 
         return potential
 
+    def _model_args(self, args, kwargs):
+        # The model's arguments default to those of the guide's first call.
+        return (args, kwargs) if args or kwargs else self._setup_args
+
     def hessian(self, params, *args, **kwargs):
         """Hessian of the potential energy at ``params[f"{prefix}_loc"]``.
 
@@ -766,7 +772,6 @@ def _sample_laplace_jit(rng_key, params, precision, *, guide, sample_shape):
     return guide._constrain(posterior.sample(rng_key, sample_shape))
 
 
-@functools.partial(jax.jit, static_argnames=("guide", "static", "sample_shape"))
-def _sample_posterior_jit(rng_key, params, arrays, *, guide, static, sample_shape):
-    args, kwargs = merge_model_args(arrays, static)
-    return guide._sample_posterior(rng_key, params, args, kwargs, sample_shape)
+@functools.partial(jax.jit, static_argnames=("guide", "sample_shape"))
+def _sample_posterior_jit(rng_key, params, *, guide, sample_shape):
+    return guide._sample_posterior(rng_key, params, sample_shape)

@@ -9,7 +9,7 @@ from scipy import stats
 import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl.handlers import seed, trace
-from core_ppl.infer import SVI, Trace_ELBO, init_to_uniform
+from core_ppl.infer import SVI, Predictive, Trace_ELBO, init_to_uniform
 from core_ppl.infer.autoguide import (
     AutoDelta,
     AutoDiagonalNormal,
@@ -218,6 +218,19 @@ def test_autonormal_subsampled_local_latents():
     assert result.params["z_auto_loc"].shape == (20,)
     np.testing.assert_allclose(result.params["z_auto_loc"], y / 2, atol=0.08)
     np.testing.assert_allclose(result.params["z_auto_scale"], 0.5**0.5, rtol=0.1)
+    # Predictions: the model's mini-batch is the one the guide drew.
+    pred = Predictive(
+        local_model,
+        guide=guide,
+        params=result.params,
+        num_samples=3,
+        return_sites=["units", "z", "y"],
+    )(jax.random.PRNGKey(1), y, batch=5)
+    idx = pred["units"]
+    assert idx.shape == (3, 5)
+    np.testing.assert_array_equal(pred["y"], y[idx])
+    loc, scale = result.params["z_auto_loc"][idx], result.params["z_auto_scale"][idx]
+    assert bool(jnp.all(jnp.abs(pred["z"] - loc) < 5 * scale))
     # The guide records the plate, so the model replays the same indices.
     guide_trace = trace(seed(guide, 3)).get_trace(y, batch=5)
     assert guide_trace["units"]["type"] == "plate"
@@ -240,6 +253,15 @@ def test_discrete_latent_is_refused():
         ppl.sample("k", dist.Bernoulli(probs=0.3))
 
     with pytest.raises(ValueError, match="'k'.*discrete"):
+        seed(AutoNormal(model), 0)()
+
+
+def test_latent_dependent_support_is_refused():
+    def model():
+        upper = ppl.sample("upper", dist.HalfNormal(1.0))
+        ppl.sample("x", dist.Uniform(0.0, upper))
+
+    with pytest.raises(ValueError, match="support of latent site 'x'"):
         seed(AutoNormal(model), 0)()
 
 
