@@ -308,24 +308,42 @@ def warmup_adaptation(
     adapt_step_size: bool = True,
     adapt_mass_matrix: bool = True,
 ):
-    """Stan's warmup as ``(init, update, window_end, final)`` per chain.
+    """Stan's warmup as ``(init, update, restart, final)`` per chain.
 
-    ``init(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix)``
-    runs the heuristic (when adapting the step size);
-    ``update(warmup_state, position, acceptance_rate, in_window)`` learns from
-    one transition; ``window_end(rng_key, warmup_state, state,
-    logdensity_fn)`` installs the new metric and restarts the step size; and
-    ``final(warmup_state) -> (step_size, inverse_mass_matrix)``. The window
-    end is separate so the scan can ``lax.cond`` on the (chain-independent)
-    schedule outside the ``vmap`` over chains.
+    ``init(step_size, inverse_mass_matrix, position)`` holds the user's
+    settings; ``restart(rng_key, warmup_state, state, logdensity_fn,
+    is_first)`` starts a phase of step-size adaptation: at the first warmup
+    iteration (``is_first``) it keeps the initial metric and sets
+    ``mu = log(10 * step_size)`` from the user's step size, as Stan does;
+    after a slow window it installs the regularised Welford estimate and
+    uses ``mu = log(10 * new step size)``; both times it reruns the step-size
+    heuristic and restarts dual averaging. ``update(warmup_state, position,
+    acceptance_rate, in_window)`` learns from one transition and
+    ``final(warmup_state) -> (step_size, inverse_mass_matrix)``. Restarts are
+    separate so the scan can ``lax.cond`` on the (chain-independent)
+    schedule outside the ``vmap`` over chains, and one copy of the heuristic
+    serves every restart.
     """
     da_init, da_update, da_final = dual_averaging(target_accept_prob)
     wf_init, wf_update, wf_final = welford_covariance(is_diagonal)
 
-    def init(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix):
-        step_size = jnp.asarray(step_size, state.logdensity.dtype)
-        # Stan sets mu from the user's step size, then runs the heuristic.
-        mu = jnp.log(10.0 * step_size)
+    def init(step_size, inverse_mass_matrix, position):
+        step_size = jnp.asarray(step_size, position.dtype)
+        return WarmupState(
+            step_size=step_size,
+            inverse_mass_matrix=inverse_mass_matrix,
+            dual_averaging=da_init(step_size),
+            welford=wf_init(position),
+        )
+
+    def restart(rng_key, warmup_state, state, logdensity_fn, is_first):
+        inverse_mass_matrix = warmup_state.inverse_mass_matrix
+        if adapt_mass_matrix:
+            inverse_mass_matrix = jnp.where(
+                is_first, inverse_mass_matrix, wf_final(warmup_state.welford)
+            )
+        step_size = warmup_state.step_size
+        dual_averaging_state = warmup_state.dual_averaging
         if adapt_step_size:
             step_size = find_reasonable_step_size(
                 rng_key,
@@ -336,10 +354,12 @@ def warmup_adaptation(
                 integrator,
                 target=0.8,
             )
+            mu = jnp.log(10.0 * jnp.where(is_first, warmup_state.step_size, step_size))
+            dual_averaging_state = da_init(step_size, mu)
         return WarmupState(
             step_size=step_size,
             inverse_mass_matrix=inverse_mass_matrix,
-            dual_averaging=da_init(step_size, mu),
+            dual_averaging=dual_averaging_state,
             welford=wf_init(state.position),
         )
 
@@ -360,31 +380,9 @@ def warmup_adaptation(
             welford=welford,
         )
 
-    def window_end(rng_key, warmup_state, state, logdensity_fn):
-        inverse_mass_matrix = wf_final(warmup_state.welford)
-        step_size = warmup_state.step_size
-        if adapt_step_size:
-            step_size = find_reasonable_step_size(
-                rng_key,
-                state,
-                logdensity_fn,
-                step_size,
-                inverse_mass_matrix,
-                integrator,
-                target=0.8,
-            )
-        return WarmupState(
-            step_size=step_size,
-            inverse_mass_matrix=inverse_mass_matrix,
-            dual_averaging=da_init(step_size)
-            if adapt_step_size
-            else warmup_state.dual_averaging,
-            welford=wf_init(state.position),
-        )
-
     def final(warmup_state):
         if not adapt_step_size:
             return warmup_state.step_size, warmup_state.inverse_mass_matrix
         return da_final(warmup_state.dual_averaging), warmup_state.inverse_mass_matrix
 
-    return init, update, window_end, final
+    return init, update, restart, final

@@ -271,64 +271,50 @@ def _draw_fields(state, info, step_size):
 def _schedule(config):
     """Per-iteration flags of the whole run, computed in NumPy (scanned as xs).
 
-    Returns ``(in_window, is_window_end, is_last_warmup, slot)`` over
-    ``num_warmup + num_samples`` iterations; ``slot`` is the index of the kept
-    draw an iteration produces, or -1.
+    Returns ``(is_restart, in_window, is_last_warmup, slot)`` over
+    ``num_warmup + num_samples`` iterations: ``is_restart`` marks the
+    iterations that begin with a step-size restart (the first warmup
+    iteration, and the one after each slow window, where the new metric is
+    installed); ``slot`` is the index of the kept draw an iteration produces,
+    or -1.
     """
-    num_warmup, total = config.num_warmup, config.num_warmup + config.num_samples
-    in_window, is_window_end = np.zeros(total, bool), np.zeros(total, bool)
-    if config.spec.adapt_mass_matrix:
-        in_window[:num_warmup], is_window_end[:num_warmup] = adaptation.build_schedule(
-            num_warmup
-        )
+    spec, num_warmup = config.spec, config.num_warmup
+    total = num_warmup + config.num_samples
+    in_window, is_restart = np.zeros(total, bool), np.zeros(total, bool)
+    if spec.adapt_mass_matrix:
+        in_window[:num_warmup], is_window_end = adaptation.build_schedule(num_warmup)
+        is_restart[1:num_warmup] = is_window_end[:-1]
+    is_restart[0] = spec.adapt_step_size and num_warmup > 0
     is_last_warmup = np.arange(total) == num_warmup - 1
     slot = np.full(total, -1, np.int32)
     num_kept = config.num_samples // config.thinning
     slot[num_warmup + config.thinning * np.arange(1, num_kept + 1) - 1] = np.arange(
         num_kept
     )
-    return in_window, is_window_end, is_last_warmup, slot
+    return is_restart, in_window, is_last_warmup, slot
 
 
-def _init_warmup(config, logdensity_fn, states, chains, shared, key):
-    """Warmup functions and their initial per-chain state."""
-    spec = config.spec
-    init, update, window_end, final = adaptation.warmup_adaptation(
-        velocity_verlet,
-        not spec.dense_mass,
-        shared.target_accept_prob,
-        spec.adapt_step_size,
-        spec.adapt_mass_matrix,
+def _restart(warm, states, xs, key, restart, logdensity_fn):
+    """Begin a step-size phase (and install a new metric) for all chains."""
+    i, is_restart = xs[0], xs[1]
+    # The schedule is the same for every chain, so this cond is not batched
+    # and the heuristic runs only where a phase begins.
+    return jax.lax.cond(
+        is_restart,
+        lambda w: _over_chains(restart, (0, 0, 0, None, None))(
+            key, w, states, logdensity_fn, i == 0
+        ),
+        lambda w: w,
+        warm,
     )
-    if config.num_warmup == 0:
-        warm = adaptation.WarmupState(
-            chains.step_size, chains.inverse_mass_matrix, None, None
-        )
-    else:
-        warm = _over_chains(init, (0, 0, None, 0, 0))(
-            key, states, logdensity_fn, chains.step_size, chains.inverse_mass_matrix
-        )
-    return warm, update, window_end, final
 
 
-def _adapt(warm, states, infos, xs, key, funcs, logdensity_fn, has_windows):
-    """One warmup iteration's adaptation, for all chains."""
-    update, window_end, final = funcs
-    _, in_window, is_window_end, is_last_warmup, _ = xs
+def _adapt(warm, states, infos, xs, update, final):
+    """Learn from one warmup transition, for all chains."""
+    in_window, is_last_warmup = xs[2], xs[3]
     warm = _over_chains(update, (0, 0, 0, None))(
         warm, states.position, infos.acceptance_rate, in_window
     )
-    if has_windows:
-        # The schedule is the same for every chain, so this cond is not
-        # batched and the metric update runs only at window ends.
-        warm = jax.lax.cond(
-            is_window_end,
-            lambda w: _over_chains(window_end, (0, 0, 0, None))(
-                key, w, states, logdensity_fn
-            ),
-            lambda w: w,
-            warm,
-        )
     final_step_size, _ = _over_chains(final)(warm)
     return warm._replace(
         step_size=jnp.where(is_last_warmup, final_step_size, warm.step_size)
@@ -343,65 +329,42 @@ def _record(buffers, states, infos, step_size, slot):
     return positions, fields
 
 
-def _scan_iterations(config, transition, logdensity_fn, states, chains, shared, keys):
+def _scan_iterations(config, transition, logdensity_fn, states, chains, shared, key):
     """Warmup and sampling as ONE scan, so the kernel is compiled once.
 
     Kept draws are written into preallocated buffers (updated in place).
     """
-    warm, *funcs = _init_warmup(
-        config, logdensity_fn, states, chains, shared, keys[:, 0]
+    spec = config.spec
+    init, update, restart, final = adaptation.warmup_adaptation(
+        velocity_verlet,
+        not spec.dense_mass,
+        shared.target_accept_prob,
+        spec.adapt_step_size,
+        spec.adapt_mass_matrix,
+    )
+    warm = _over_chains(init)(
+        chains.step_size, chains.inverse_mass_matrix, states.position
     )
     schedule = _schedule(config)
-    has_windows = bool(schedule[1].any())
+    has_restarts = bool(schedule[0].any())
     total = config.num_warmup + config.num_samples
-    num_chains, num_kept = (
-        states.position.shape[0],
-        config.num_samples // config.thinning,
-    )
-    example = jax.eval_shape(
-        transition,
-        keys[0, 1],
-        jax.tree.map(lambda x: x[0], states),
-        warm.step_size[0],
-        warm.inverse_mass_matrix[0],
-    )
-    field_shapes = jax.eval_shape(
-        _draw_fields,
-        jax.tree.map(lambda x: x[0], states),
-        example[1],
-        warm.step_size[0],
-    )
-    buffers = (
-        jnp.zeros(
-            (num_chains, num_kept) + states.position.shape[1:], states.position.dtype
-        ),
-        jax.tree.map(
-            lambda s: jnp.zeros((num_chains, num_kept) + s.shape, s.dtype), field_shapes
-        ),
-    )
+    buffers = _draw_buffers(config, transition, states, warm, key)
 
     def one_iteration(carry, xs):
         states, warm, buffers = carry
         i, slot = xs[0], xs[-1]
         step_keys = jax.vmap(jax.random.split)(
-            jax.vmap(jax.random.fold_in, (0, None))(keys[:, 1], i)
+            jax.vmap(jax.random.fold_in, (0, None))(key, i)
         )
+        if has_restarts:
+            warm = _restart(warm, states, xs, step_keys[:, 1], restart, logdensity_fn)
         states, infos = _over_chains(transition)(
             step_keys[:, 0], states, warm.step_size, warm.inverse_mass_matrix
         )
         if config.num_warmup > 0:
             warm = jax.lax.cond(
                 i < config.num_warmup,
-                lambda w: _adapt(
-                    w,
-                    states,
-                    infos,
-                    xs,
-                    step_keys[:, 1],
-                    funcs,
-                    logdensity_fn,
-                    has_windows,
-                ),
+                lambda w: _adapt(w, states, infos, xs, update, final),
                 lambda w: w,
                 warm,
             )
@@ -419,6 +382,27 @@ def _scan_iterations(config, transition, logdensity_fn, states, chains, shared, 
         one_iteration, (states, warm, buffers), xs
     )
     return states, warm.step_size, warm.inverse_mass_matrix, buffers
+
+
+def _draw_buffers(config, transition, states, warm, key):
+    """Zeroed per-chain buffers for the kept positions and per-draw fields."""
+    num_chains, num_kept = (
+        states.position.shape[0],
+        config.num_samples // config.thinning,
+    )
+    one_state = jax.tree.map(lambda x: x[0], states)
+    _, info = jax.eval_shape(
+        transition, key[0], one_state, warm.step_size[0], warm.inverse_mass_matrix[0]
+    )
+    field_shapes = jax.eval_shape(_draw_fields, one_state, info, warm.step_size[0])
+    return (
+        jnp.zeros(
+            (num_chains, num_kept) + states.position.shape[1:], states.position.dtype
+        ),
+        jax.tree.map(
+            lambda s: jnp.zeros((num_chains, num_kept) + s.shape, s.dtype), field_shapes
+        ),
+    )
 
 
 def _postprocess(config, model_arrays, unravel, positions):
@@ -448,9 +432,9 @@ def _run_chains(
     logdensity_fn = _logdensity_fn(config, model_arrays, unravel)
     transition = _make_transition(config.spec, logdensity_fn, shared)
     states = _over_chains(hmc.init, (0, None))(flat, logdensity_fn)
-    keys = jax.vmap(lambda k: jax.random.split(k, 3))(chains.rng_key)
+    keys = jax.vmap(jax.random.split)(chains.rng_key)
     states, step_size, inverse_mass_matrix, (positions, fields) = _scan_iterations(
-        config, transition, logdensity_fn, states, chains, shared, keys
+        config, transition, logdensity_fn, states, chains, shared, keys[:, 0]
     )
     last = MCMCState(
         z=jax.vmap(unravel)(states.position),
@@ -458,7 +442,7 @@ def _run_chains(
         z_grad=jax.vmap(unravel)(-states.logdensity_grad),
         step_size=step_size,
         inverse_mass_matrix=inverse_mass_matrix,
-        rng_key=keys[:, 2],
+        rng_key=keys[:, 1],
     )
     samples = _postprocess(config, model_arrays, unravel, positions)
     return samples, fields, last
