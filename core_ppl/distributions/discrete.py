@@ -296,7 +296,7 @@ class GammaPoisson(Distribution):
         key_gamma, key_poisson = jax.random.split(key)
         shape = self.shape(sample_shape)
         conc = jnp.broadcast_to(self.concentration, shape)
-        lam = jax.random.gamma(key_gamma, conc, dtype=conc.dtype) / self.rate
+        lam = jax.random.gamma(key_gamma, conc, shape, dtype=conc.dtype) / self.rate
         return jax.random.poisson(key_poisson, lam, shape)
 
     def log_prob(self, value):
