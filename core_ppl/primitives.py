@@ -31,6 +31,27 @@ def _identity(value, *args, **kwargs):
     return value
 
 
+def _send(msg_type, name, fn, args=(), kwargs=None, value=None, **fields):
+    """Build a message with every key of :class:`~core_ppl.runtime.Message`,
+    send it through the handler stack and return it."""
+    msg = {
+        "type": msg_type,
+        "name": name,
+        "fn": fn,
+        "args": args,
+        "kwargs": {} if kwargs is None else kwargs,
+        "value": value,
+        "scale": None,
+        "mask": None,
+        "is_observed": False,
+        "intermediates": [],
+        "cond_indep_stack": [],
+        "infer": {},
+    }
+    msg.update(fields)
+    return apply_stack(msg)
+
+
 def sample(name, fn, obs=None, obs_mask=None, sample_shape=(), infer=None):
     """Draw a value for site ``name`` from distribution ``fn``, or observe ``obs``.
 
@@ -56,21 +77,13 @@ def sample(name, fn, obs=None, obs_mask=None, sample_shape=(), infer=None):
         )
     if obs_mask is not None:
         return _sample_with_missing_values(name, fn, obs, obs_mask, sample_shape)
-    msg = {
-        "type": "sample",
-        "name": name,
-        "fn": fn,
-        "args": (),
-        "kwargs": {"rng_key": None, "sample_shape": tuple(sample_shape)},
-        "value": obs,
-        "scale": None,
-        "mask": None,
-        "is_observed": obs is not None,
-        "intermediates": [],
-        "cond_indep_stack": [],
-        "infer": {} if infer is None else dict(infer),
-    }
-    return apply_stack(msg)["value"]
+    msg = _send(
+        "sample", name, fn,
+        kwargs={"rng_key": None, "sample_shape": tuple(sample_shape)},
+        value=obs, is_observed=obs is not None,
+        infer={} if infer is None else dict(infer),
+    )
+    return msg["value"]
 
 
 def _sample_with_missing_values(name, fn, obs, obs_mask, sample_shape):
@@ -110,21 +123,10 @@ def param(name, init_value=None, constraint=None, event_dim=None):
         from core_ppl.distributions import constraints
 
         constraint = constraints.real
-    msg = {
-        "type": "param",
-        "name": name,
-        "fn": _param_value,
-        "args": (init_value,),
-        "kwargs": {"constraint": constraint, "event_dim": event_dim, "rng_key": None},
-        "value": None,
-        "scale": None,
-        "mask": None,
-        "is_observed": False,
-        "intermediates": [],
-        "cond_indep_stack": [],
-        "infer": {},
-    }
-    value = apply_stack(msg)["value"]
+    value = _send(
+        "param", name, _param_value, args=(init_value,),
+        kwargs={"constraint": constraint, "event_dim": event_dim, "rng_key": None},
+    )["value"]
     if value is None:
         raise ValueError(
             f"param site '{name}' has no value: give init_value or substitute one"
@@ -134,21 +136,7 @@ def param(name, init_value=None, constraint=None, event_dim=None):
 
 def deterministic(name, value):
     """Record ``value`` under ``name`` in traces and predictions."""
-    msg = {
-        "type": "deterministic",
-        "name": name,
-        "fn": _identity,
-        "args": (value,),
-        "kwargs": {},
-        "value": None,
-        "scale": None,
-        "mask": None,
-        "is_observed": False,
-        "intermediates": [],
-        "cond_indep_stack": [],
-        "infer": {},
-    }
-    return apply_stack(msg)["value"]
+    return _send("deterministic", name, _identity, args=(value,))["value"]
 
 
 def factor(name, log_factor):
@@ -165,21 +153,7 @@ def _draw_key(rng_key=None):
 
 def prng_key():
     """Return a fresh random key from the enclosing ``seed``, or None outside one."""
-    msg = {
-        "type": "prng_key",
-        "name": "_prng_key",
-        "fn": _draw_key,
-        "args": (),
-        "kwargs": {"rng_key": None},
-        "value": None,
-        "scale": None,
-        "mask": None,
-        "is_observed": False,
-        "intermediates": [],
-        "cond_indep_stack": [],
-        "infer": {},
-    }
-    return apply_stack(msg)["value"]
+    return _send("prng_key", "_prng_key", _draw_key, kwargs={"rng_key": None})["value"]
 
 
 # --- plates ------------------------------------------------------------------
@@ -272,23 +246,10 @@ class plate(Messenger):
                 "enclosing plate"
             )
         super().__enter__()
-        msg = {
-            "type": "plate",
-            "name": self.name,
-            "fn": _subsample_indices,
-            "args": (self.size, self.subsample_size),
-            "kwargs": {"rng_key": None},
-            "value": None,
-            "scale": None,
-            "mask": None,
-            "is_observed": False,
-            "intermediates": [],
-            "cond_indep_stack": [],
-            "infer": {},
-        }
-        # The plate's own message is not seen by itself (it is on the stack
-        # already, but only handles sample sites).
-        self.indices = apply_stack(msg)["value"]
+        self.indices = _send(
+            "plate", self.name, _subsample_indices,
+            args=(self.size, self.subsample_size), kwargs={"rng_key": None},
+        )["value"]
         return self.indices
 
     @property
