@@ -146,7 +146,8 @@ _BAR_IDS = itertools.count()
 def _report_progress(bar_id, num_done, loss):
     bar = _PROGRESS_BARS.get(int(bar_id))
     if bar is not None:
-        bar.update(int(num_done) - bar.n)
+        # Callbacks may arrive out of order: only ever move forward.
+        bar.update(max(int(num_done) - bar.n, 0))
         bar.set_postfix_str(f"loss {float(loss):.4g}", refresh=False)
 
 
