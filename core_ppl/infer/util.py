@@ -36,6 +36,7 @@ __all__ = [
     "ModelInfo",
     "ParamInfo",
     "constrain_fn",
+    "find_initial_params",
     "find_valid_initial_params",
     "initialize_model",
     "log_density",
@@ -340,13 +341,43 @@ def _is_key_batch(rng_key):
     return rng_key.ndim == 2
 
 
+def find_initial_params(
+    rng_key, model, *, init_strategy=init_to_uniform, model_args=(), model_kwargs=None,
+    max_tries=100,
+):
+    """The compiled search of :func:`initialize_model`, without the extras.
+
+    Compiled once per model, strategy and argument shapes; raises a
+    ValueError naming the offending site(s) when no finite point is found.
+    Returns a :class:`ParamInfo` (batched like ``rng_key``).
+    """
+    model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
+    rng_key = jnp.asarray(rng_key)
+    is_batched = _is_key_batch(rng_key)
+    arrays, static = split_model_args(model_args, model_kwargs)
+    param_info, is_valid = _find_initial_params_jit(
+        rng_key, arrays, model=model, static=static, init_strategy=init_strategy,
+        max_tries=max_tries, is_batched=is_batched,
+    )
+    if not np.all(np.asarray(is_valid)):
+        z = param_info.z
+        if is_batched:
+            first_bad = int(np.argmin(np.asarray(is_valid).reshape(-1)))
+            z = jax.tree_util.tree_map(lambda x: x[first_bad], z)
+        reason = _explain_invalid_point(model, model_args, model_kwargs, z)
+        raise ValueError(
+            f"Cannot find a finite initial point for the model after {max_tries} "
+            f"tries: {reason}. Check the priors' parameters, the data (e.g. "
+            "observations outside a distribution's support) and init_strategy."
+        )
+    return param_info
+
+
 def initialize_model(
     rng_key, model, *, init_strategy=init_to_uniform, model_args=(), model_kwargs=None,
     max_tries=100,
 ):
     """Find a finite starting point for inference on ``model``.
-
-    The search is compiled once per model, strategy and argument shapes.
 
     Parameters
     ----------
@@ -367,24 +398,13 @@ def initialize_model(
         Naming the offending site(s) when no finite point is found.
     """
     model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
-    rng_key = jnp.asarray(rng_key)
-    is_batched = _is_key_batch(rng_key)
-    arrays, static = split_model_args(model_args, model_kwargs)
-    param_info, is_valid = _find_initial_params_jit(
-        rng_key, arrays, model=model, static=static, init_strategy=init_strategy,
-        max_tries=max_tries, is_batched=is_batched,
+    param_info = find_initial_params(
+        rng_key, model, init_strategy=init_strategy, model_args=model_args,
+        model_kwargs=model_kwargs, max_tries=max_tries,
     )
     first_z = param_info.z
-    if is_batched:
-        first_bad = int(np.argmin(np.asarray(is_valid).reshape(-1)))
-        first_z = jax.tree_util.tree_map(lambda x: x[first_bad], param_info.z)
-    if not np.all(np.asarray(is_valid)):
-        reason = _explain_invalid_point(model, model_args, model_kwargs, first_z)
-        raise ValueError(
-            f"Cannot find a finite initial point for the model after {max_tries} "
-            f"tries: {reason}. Check the priors' parameters, the data (e.g. "
-            "observations outside a distribution's support) and init_strategy."
-        )
+    if _is_key_batch(jnp.asarray(rng_key)):
+        first_z = jax.tree_util.tree_map(lambda x: x[0], param_info.z)
     constrained = constrain_fn(model, model_args, model_kwargs, first_z, True)
     model_trace = trace(seed(substitute(model, data=constrained), rng_seed=0)).get_trace(
         *model_args, **model_kwargs

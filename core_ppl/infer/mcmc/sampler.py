@@ -35,8 +35,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from core_ppl.diagnostics import print_summary as _print_summary
 from core_ppl.infer.mcmc import adaptation, hmc, nuts
 from core_ppl.infer.mcmc.integrators import velocity_verlet
+from core_ppl.infer.util import (
+    constrain_fn,
+    find_initial_params,
+    merge_model_args,
+    potential_energy,
+    split_model_args,
+)
 
 __all__ = ["MCMC", "MCMCState", "RunConfig"]
 
@@ -209,8 +217,6 @@ def _over_chains(fn, in_axes=0):
 
 def _logdensity_fn(config, model_arrays, unravel):
     if config.model is not None:
-        from core_ppl.infer.util import merge_model_args, potential_energy
-
         model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
 
         def potential(params):
@@ -409,8 +415,6 @@ def _postprocess(config, model_arrays, unravel, positions):
     params = jax.vmap(jax.vmap(unravel))(positions)
     if config.model is None:
         return params
-    from core_ppl.infer.util import constrain_fn, merge_model_args
-
     model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
 
     def constrain(z):
@@ -629,8 +633,6 @@ class MCMC:
         init_keys, run_keys = split[:, 0], split[:, 1]
         model_arrays, model_static = [], None
         if sampler.model is not None:
-            from core_ppl.infer.util import split_model_args
-
             model_arrays, model_static = split_model_args(args, kwargs)
         elif args or kwargs:
             raise ValueError(
@@ -670,16 +672,14 @@ class MCMC:
             return _add_chain_axis(init_params, num_chains, "init_params")
         if self.sampler.model is None:
             raise ValueError("init_params is required when sampling a potential_fn")
-        from core_ppl.infer.util import initialize_model
-
-        info = initialize_model(
+        param_info = find_initial_params(
             init_keys,
             self.sampler.model,
             init_strategy=self.sampler.init_strategy,
             model_args=args,
             model_kwargs=kwargs,
         )
-        return info.param_info.z
+        return param_info.z
 
     def _initial_tunables(self, position, state):
         num_chains, sampler = self.num_chains, self.sampler
@@ -802,13 +802,11 @@ class MCMC:
     def print_summary(self, prob=0.9, exclude_deterministic=True):
         """Print mean, sd, median, HPDI, ESS and R-hat of every site, and the
         number of divergent transitions."""
-        from core_ppl.diagnostics import print_summary
-
         self._require_run()
         samples = self._samples
         if exclude_deterministic and self.sampler.model is not None:
             latent = self._last_state.z
             samples = {k: v for k, v in samples.items() if k in latent}
-        print_summary(jax.device_get(samples), prob=prob, group_by_chain=True)
+        _print_summary(jax.device_get(samples), prob=prob, group_by_chain=True)
         diverging = np.asarray(self._fields["diverging"])
         print(f"Number of divergences: {int(diverging.sum())}")
