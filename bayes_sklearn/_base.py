@@ -285,10 +285,11 @@ class BaseBayesianEstimator(BaseEstimator):
         grows slowly with the rows (linear predictors) can afford a larger
         one, so that small data sets of different sizes share a program.
     ``_trim_draws(self, grouped)`` : optional
-        Remove parameters that only exist because of padding (e.g. the
-        coefficients of zero columns added to ``X`` in ``_model_inputs``)
-        from the draws, a dict of arrays shaped ``(n_chains, n_draws,
-        ...)``, before diagnostics and ``posterior_samples_``.
+        Trim the model's draws, a dict of NumPy arrays shaped ``(n_chains,
+        n_draws, ...)``, to the reported parameters, before diagnostics and
+        ``posterior_samples_``: drop parameters that exist only because of
+        padding (e.g. coefficients of zero columns added in
+        ``_model_inputs``), map reparameterized sites back.
     ``_set_fitted_attributes(self)`` : optional
         Derive attributes such as ``coef_`` from ``posterior_samples_``.
     ``_parameter_labels(self)`` : optional
@@ -406,7 +407,7 @@ class BaseBayesianEstimator(BaseEstimator):
         raise NotImplementedError(f"{type(self).__name__} must define _model_inputs")
 
     def _trim_draws(self, grouped):
-        """Drop draws of padding parameters (none here); see the Notes."""
+        """Trim the model's draws to the reported parameters (identity here)."""
         return grouped
 
     def _set_fitted_attributes(self):
