@@ -16,6 +16,7 @@ explore. The bijections from unconstrained space live in ``transforms.py``
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 __all__ = [
@@ -79,7 +80,7 @@ def _fmt(bound):
     if jnp.ndim(bound) == 0:
         try:
             return f"{float(bound):g}"
-        except Exception:  # a tracer has no concrete value
+        except (TypeError, jax.errors.ConcretizationTypeError):  # a tracer
             return "<traced>"
     return f"<array of shape {jnp.shape(bound)}>"
 
@@ -222,7 +223,9 @@ class _LowerCholesky(Constraint):
         x = jnp.asarray(x)
         is_lower = jnp.all(jnp.triu(x, k=1) == 0, axis=(-2, -1))
         diag = jnp.diagonal(x, axis1=-2, axis2=-1)
-        return is_lower & jnp.all(diag > 0, axis=-1) & jnp.all(jnp.isfinite(x), (-2, -1))
+        return (
+            is_lower & jnp.all(diag > 0, axis=-1) & jnp.all(jnp.isfinite(x), (-2, -1))
+        )
 
     def feasible_like(self, prototype):
         return _eye_like(prototype)
@@ -294,7 +297,9 @@ class _Independent(Constraint):
         return self.base_constraint.feasible_like(prototype)
 
     def __repr__(self):
-        return f"independent({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
+        return (
+            f"independent({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
+        )
 
 
 # --- discrete -----------------------------------------------------------------

@@ -368,7 +368,9 @@ class LogNormal(Distribution):
 
     @property
     def mean(self):
-        return jnp.broadcast_to(jnp.exp(self.loc + 0.5 * self.scale**2), self.batch_shape)
+        return jnp.broadcast_to(
+            jnp.exp(self.loc + 0.5 * self.scale**2), self.batch_shape
+        )
 
     @property
     def variance(self):
@@ -452,7 +454,9 @@ class InverseGamma(Distribution):
     @property
     def mean(self):
         c, r = self.concentration, self.rate
-        return jnp.broadcast_to(jnp.where(c > 1, r / (c - 1.0), jnp.inf), self.batch_shape)
+        return jnp.broadcast_to(
+            jnp.where(c > 1, r / (c - 1.0), jnp.inf), self.batch_shape
+        )
 
     @property
     def variance(self):
@@ -617,7 +621,9 @@ def _precision_to_scale_tril(precision):
     and ``U^{-T}`` is lower triangular, obtained by one triangular solve.
     """
     flipped = jnp.flip(jnp.linalg.cholesky(jnp.flip(precision, (-2, -1))), (-2, -1))
-    eye = jnp.broadcast_to(jnp.eye(precision.shape[-1], dtype=precision.dtype), precision.shape)
+    eye = jnp.broadcast_to(
+        jnp.eye(precision.shape[-1], dtype=precision.dtype), precision.shape
+    )
     return solve_triangular(jnp.swapaxes(flipped, -2, -1), eye, lower=True)
 
 
@@ -674,7 +680,9 @@ class MultivariateNormal(Distribution):
             "MultivariateNormal", loc=loc.shape[:-1], **{name: matrix.shape[:-2]}
         )
         event_shape = broadcast_param_shapes(
-            "MultivariateNormal (event size)", loc=loc.shape[-1:], **{name: matrix.shape[-1:]}
+            "MultivariateNormal (event size)",
+            loc=loc.shape[-1:],
+            **{name: matrix.shape[-1:]},
         )
         self.loc = jnp.broadcast_to(loc, batch_shape + event_shape)
         self.scale_tril = jnp.broadcast_to(matrix, batch_shape + event_shape * 2)
@@ -770,11 +778,17 @@ class LKJCholesky(Distribution):
     has_rsample = True
     reparametrized_params = ("concentration",)
 
-    def __init__(self, dimension, concentration=1.0, sample_method="onion", *, validate_args=None):
+    def __init__(
+        self, dimension, concentration=1.0, sample_method="onion", *, validate_args=None
+    ):
         if int(dimension) != dimension or dimension < 2:
-            raise ValueError(f"LKJCholesky: dimension must be an integer >= 2, got {dimension}")
+            raise ValueError(
+                f"LKJCholesky: dimension must be an integer >= 2, got {dimension}"
+            )
         if sample_method != "onion":
-            raise ValueError(f"LKJCholesky: sample_method must be 'onion', got {sample_method!r}")
+            raise ValueError(
+                f"LKJCholesky: sample_method must be 'onion', got {sample_method!r}"
+            )
         self.dimension = int(dimension)
         self.sample_method = sample_method
         self.concentration = as_float_array(concentration)
@@ -924,8 +938,11 @@ class TruncatedNormal(Distribution):
         zero = jnp.zeros_like(log_mass)
         ra = zero if self.low is None else jnp.exp(_log_normal_pdf(a) - log_mass)
         rb = zero if self.high is None else jnp.exp(_log_normal_pdf(b) - log_mass)
-        return ra, rb, (zero if self.low is None else a * ra), (
-            zero if self.high is None else b * rb
+        return (
+            ra,
+            rb,
+            (zero if self.low is None else a * ra),
+            (zero if self.high is None else b * rb),
         )
 
     @property

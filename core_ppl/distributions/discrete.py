@@ -78,7 +78,9 @@ class _ProbsOrLogits(Distribution):
             return self._logits_to_probs(stored["logits"])
         if name == "logits" and "probs" in stored:
             return self._probs_to_logits(stored["probs"])
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+        )
 
     @staticmethod
     def _logits_to_probs(logits):
@@ -327,6 +329,7 @@ class NegativeBinomial2(GammaPoisson):
             check_param("NegativeBinomial2", "mean", constraints.positive, mean)
         concentration = as_float_array(concentration)
         super().__init__(
-            concentration, concentration / as_float_array(mean),
+            concentration,
+            concentration / as_float_array(mean),
             validate_args=validate_args,
         )

@@ -13,8 +13,11 @@ attributes (its parameters, and the base distribution of a wrapper) and whose
 static part holds the shapes, flags and constraints. So a
 distribution can be passed through ``jit``, ``vmap`` and ``grad``. Unflattening
 never re-runs ``__init__`` (leaves may be tracers, gradients or placeholders)
-and never validates; the batch shape is re-derived from the leaves where it
-can be, which keeps ``vmap`` over parameters consistent.
+and never validates; the batch shape is re-derived from the parameter leaves
+(constructors broadcast every parameter to the batch shape), which keeps
+``vmap`` over a distribution's leading batch axis consistent. Wrappers keep
+their recorded shapes, so map over plain distributions, or build wrappers
+inside the mapped function.
 
 Wrappers: :class:`ExpandedDistribution` (``expand``), :class:`Independent`
 (``to_event``), :class:`MaskedDistribution` (``mask``). Special distributions:
@@ -155,9 +158,7 @@ class Distribution:
     def tree_flatten(self):
         leaf_names = self._leaf_names()
         static = tuple(
-            sorted(
-                (k, v) for k, v in self.__dict__.items() if k not in leaf_names
-            )
+            sorted((k, v) for k, v in self.__dict__.items() if k not in leaf_names)
         )
         return tuple(self.__dict__[n] for n in leaf_names), (leaf_names, static)
 
@@ -265,9 +266,7 @@ class Distribution:
     @property
     def variance(self):
         """The variance, of shape ``batch_shape + event_shape``."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not define a variance"
-        )
+        raise NotImplementedError(f"{type(self).__name__} does not define a variance")
 
     # --- reshaping ----------------------------------------------------------
 
@@ -361,9 +360,7 @@ class ExpandedDistribution(Distribution):
         # on the left, then move each extra axis to its place in the batch.
         pad = n_batch - len(self.base_dist.batch_shape)
         lead = n_sample + len(extra)
-        draws = jnp.reshape(
-            draws, draws.shape[:lead] + (1,) * pad + draws.shape[lead:]
-        )
+        draws = jnp.reshape(draws, draws.shape[:lead] + (1,) * pad + draws.shape[lead:])
         order = list(range(n_sample))
         singletons = []
         for i in range(n_batch):
@@ -411,7 +408,8 @@ class Independent(Distribution):
         self.reinterpreted_batch_ndims = n
         split = len(batch) - n
         super().__init__(
-            batch[:split], batch[split:] + base_dist.event_shape,
+            batch[:split],
+            batch[split:] + base_dist.event_shape,
             validate_args=validate_args,
         )
 
@@ -579,9 +577,7 @@ class Unit(Distribution):
 
     def __init__(self, log_factor, *, validate_args=None):
         self.log_factor = as_float_array(log_factor)
-        super().__init__(
-            self.log_factor.shape, (0,), validate_args=validate_args
-        )
+        super().__init__(self.log_factor.shape, (0,), validate_args=validate_args)
 
     def _validate_params(self):
         # -inf is a legitimate factor (it rules a configuration out); NaN is not.
@@ -620,7 +616,9 @@ class ImproperUniform(Distribution):
 
     def __init__(self, support, batch_shape, event_shape, *, validate_args=None):
         if not isinstance(support, constraints.Constraint):
-            raise TypeError(f"ImproperUniform: support must be a Constraint, got {support!r}")
+            raise TypeError(
+                f"ImproperUniform: support must be a Constraint, got {support!r}"
+            )
         event_shape = tuple(event_shape)
         if len(event_shape) < support.event_dim:
             raise ValueError(

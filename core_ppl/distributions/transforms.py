@@ -561,7 +561,7 @@ class CorrCholeskyTransform(Transform):
         return jnp.arctanh(jnp.clip(z, -1.0 + eps, 1.0 - eps))
 
     def log_abs_det_jacobian(self, x, y):
-        k, _, log_1m_z2, log_rest = self._pieces(x)
+        _, _, log_1m_z2, log_rest = self._pieces(x)
         # tanh contributes 1 - z^2; row-wise stick breaking is triangular with
         # diagonal sqrt(rest), summed over the strictly lower triangle.
         strict_rest = jnp.tril(log_rest, -1)
@@ -663,14 +663,20 @@ def _biject_greater_than(constraint):
     if isinstance(constraint, (constraints._Positive, constraints._Nonnegative)):
         return ExpTransform()
     return ComposeTransform(
-        [ExpTransform(), AffineTransform(constraint.lower_bound, 1.0, constraints.positive)]
+        [
+            ExpTransform(),
+            AffineTransform(constraint.lower_bound, 1.0, constraints.positive),
+        ]
     )
 
 
 @biject_to.register(constraints._LessThan)
 def _biject_less_than(constraint):
     return ComposeTransform(
-        [ExpTransform(), AffineTransform(constraint.upper_bound, -1.0, constraints.positive)]
+        [
+            ExpTransform(),
+            AffineTransform(constraint.upper_bound, -1.0, constraints.positive),
+        ]
     )
 
 

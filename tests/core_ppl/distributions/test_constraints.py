@@ -18,7 +18,11 @@ MEMBERSHIP = [
     (C.interval(-1.0, 2.0), [-1.0, 2.0], [2.5]),
     (C.greater_than(2.0), [2.5], [2.0, 1.0]),
     (C.less_than(2.0), [1.5], [2.0]),
-    (C.simplex, [jnp.array([0.2, 0.8]), jnp.array([1.0, 0.0])], [jnp.array([0.5, 0.6])]),
+    (
+        C.simplex,
+        [jnp.array([0.2, 0.8]), jnp.array([1.0, 0.0])],
+        [jnp.array([0.5, 0.6])],
+    ),
     (C.real_vector, [jnp.zeros(3)], [jnp.array([0.0, jnp.nan])]),
     (C.lower_cholesky, [L_OK], [L_OK.T, -L_OK]),
     (C.corr_cholesky, [CORR_OK, jnp.eye(2)], [L_OK]),
@@ -72,10 +76,16 @@ def test_discreteness():
 def test_reprs_are_readable():
     assert repr(C.positive) == "positive"
     assert repr(C.interval(0.0, 2.5)) == "interval(lower_bound=0, upper_bound=2.5)"
-    assert repr(C.greater_than(np.zeros(3))) == "greater_than(lower_bound=<array of shape (3,)>)"
+    assert (
+        repr(C.greater_than(np.zeros(3)))
+        == "greater_than(lower_bound=<array of shape (3,)>)"
+    )
     assert repr(C.independent(C.real, 1)) == "independent(real, 1)"
     assert repr(C.nonnegative_integer) == "nonnegative_integer"
-    assert repr(C.integer_interval(0, 3)) == "integer_interval(lower_bound=0, upper_bound=3)"
+    assert (
+        repr(C.integer_interval(0, 3))
+        == "integer_interval(lower_bound=0, upper_bound=3)"
+    )
 
 
 def test_independent_rejects_bad_arguments():

@@ -53,7 +53,9 @@ def _mvn_case(param):
 
     def scipy_logpdf(x, d):
         loc, cov = np.asarray(d.loc), np.asarray(d.covariance_matrix)
-        per_batch = [st.multivariate_normal.logpdf(x[:, j], loc[j], cov[j]) for j in range(2)]
+        per_batch = [
+            st.multivariate_normal.logpdf(x[:, j], loc[j], cov[j]) for j in range(2)
+        ]
         return np.stack(per_batch, axis=-1)
 
     return (f"MultivariateNormal-{param}", factory, scipy_logpdf, True)
@@ -137,7 +139,9 @@ CASES = [
     (
         "Uniform",
         lambda r: dist.Uniform(-_pos(r), _pos(r)),
-        lambda x, d: st.uniform.logpdf(x, d.low, np.asarray(d.high) - np.asarray(d.low)),
+        lambda x, d: st.uniform.logpdf(
+            x, d.low, np.asarray(d.high) - np.asarray(d.low)
+        ),
         True,
     ),
     (
@@ -466,14 +470,20 @@ def test_log_prob_broadcasts_sample_and_batch_shapes():
     [
         (lambda: dist.Normal(0.0, -1.0, validate_args=True), "Normal.*'scale'.*-1"),
         (lambda: dist.HalfCauchy(jnp.array([1.0, 0.0]), validate_args=True), "'scale'"),
-        (lambda: dist.Bernoulli(probs=1.5, validate_args=True), "Bernoulli.*'probs'.*1.5"),
+        (
+            lambda: dist.Bernoulli(probs=1.5, validate_args=True),
+            "Bernoulli.*'probs'.*1.5",
+        ),
         (
             lambda: dist.Categorical(probs=jnp.array([0.5, 0.6]), validate_args=True),
             "'probs'.*simplex",
         ),
         (lambda: dist.Gamma(-1.0, 1.0, validate_args=True), "'concentration'"),
         (lambda: dist.Uniform(1.0, 0.0, validate_args=True), "Uniform.*'high'"),
-        (lambda: dist.Dirichlet(jnp.array([1.0, -1.0]), validate_args=True), "concentration"),
+        (
+            lambda: dist.Dirichlet(jnp.array([1.0, -1.0]), validate_args=True),
+            "concentration",
+        ),
         (
             lambda: dist.MultivariateNormal(
                 jnp.zeros(2), jnp.array([[1.0, 2.0], [2.0, 1.0]]), validate_args=True
@@ -482,14 +492,19 @@ def test_log_prob_broadcasts_sample_and_batch_shapes():
         ),
         (
             lambda: dist.MultivariateNormal(
-                jnp.zeros(2), scale_tril=jnp.array([[1.0, 1.0], [0.0, 1.0]]), validate_args=True
+                jnp.zeros(2),
+                scale_tril=jnp.array([[1.0, 1.0], [0.0, 1.0]]),
+                validate_args=True,
             ),
             "'scale_tril'",
         ),
         (lambda: dist.NegativeBinomial2(-2.0, 1.0, validate_args=True), "'mean'"),
         (lambda: dist.Poisson(-2.0, validate_args=True), "Poisson.*'rate'"),
         (lambda: dist.LKJCholesky(3, 0.0, validate_args=True), "'concentration'"),
-        (lambda: dist.TruncatedNormal(0.0, 1.0, 2.0, 1.0, validate_args=True), "'high'"),
+        (
+            lambda: dist.TruncatedNormal(0.0, 1.0, 2.0, 1.0, validate_args=True),
+            "'high'",
+        ),
     ],
 )
 def test_invalid_parameters_raise(make, match):
@@ -503,7 +518,9 @@ def test_invalid_values_raise_in_log_prob():
     with pytest.raises(ValueError, match="Bernoulli.*outside the support"):
         dist.Bernoulli(probs=0.3, validate_args=True).log_prob(0.5)
     with pytest.raises(ValueError, match="simplex"):
-        dist.Dirichlet(jnp.ones(3), validate_args=True).log_prob(jnp.array([0.5, 0.6, 0.1]))
+        dist.Dirichlet(jnp.ones(3), validate_args=True).log_prob(
+            jnp.array([0.5, 0.6, 0.1])
+        )
     # Without validation the density is simply zero there.
     assert dist.HalfNormal(1.0).log_prob(-1.0) == -jnp.inf
 
@@ -517,7 +534,9 @@ def test_argument_errors_name_the_problem():
         dist.MultivariateNormal(jnp.zeros(2))
     with pytest.raises(ValueError, match="square"):
         dist.MultivariateNormal(jnp.zeros(2), scale_tril=jnp.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"loc with shape \(3,\), scale with shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"loc with shape \(3,\), scale with shape \(2,\)"
+    ):
         dist.Normal(jnp.zeros(3), jnp.ones(2))
     with pytest.raises(ValueError, match="dimension"):
         dist.LKJCholesky(1)
@@ -536,8 +555,11 @@ def test_jit_with_distribution_argument():
     d = dist.MultivariateNormal(jnp.zeros(2), jnp.array([[2.0, 0.3], [0.3, 1.0]]))
     lp = jax.jit(lambda d, x: d.log_prob(x))(d, jnp.ones(2))
     np.testing.assert_allclose(lp, d.log_prob(jnp.ones(2)), rtol=1e-6)
-    wrapped = dist.Normal(jnp.zeros(3), 1.0).expand((2, 3)).to_event(1).mask(
-        jnp.array([True, False])
+    wrapped = (
+        dist.Normal(jnp.zeros(3), 1.0)
+        .expand((2, 3))
+        .to_event(1)
+        .mask(jnp.array([True, False]))
     )
     out = jax.jit(lambda d: d.log_prob(jnp.zeros(3)))(wrapped)
     np.testing.assert_allclose(out, [3 * st.norm.logpdf(0.0), 0.0], rtol=1e-6)
@@ -587,7 +609,9 @@ def test_distribution_call_protocol():
 
 def test_module_exports():
     assert dist.constraints.positive is constraints.positive
-    assert isinstance(dist.transforms.biject_to(constraints.positive), dist.transforms.ExpTransform)
+    assert isinstance(
+        dist.transforms.biject_to(constraints.positive), dist.transforms.ExpTransform
+    )
     assert dist.biject_to is dist.transforms.biject_to
     assert "Normal" in repr(dist.Normal(0.0, 1.0))
 

@@ -52,7 +52,13 @@ def test_biject_to(constraint, x_event_shape, free):
     def run(x):
         y = t(x)
         jac = jax.vmap(jax.jacobian(lambda v: free(t(v)).reshape(-1)))(x)
-        return y, t.inv(y), t.log_abs_det_jacobian(x, y), t.inv.log_abs_det_jacobian(y, x), jac
+        return (
+            y,
+            t.inv(y),
+            t.log_abs_det_jacobian(x, y),
+            t.inv.log_abs_det_jacobian(y, x),
+            jac,
+        )
 
     x = jax.random.normal(jax.random.PRNGKey(0), (2,) + x_event_shape)
     y, x_again, ladj, inv_ladj, jac = run(x)
@@ -73,7 +79,10 @@ def test_biject_to(constraint, x_event_shape, free):
 
 def test_rank_changing_composition():
     t = T.ComposeTransform(
-        [T.IndependentTransform(T.AffineTransform(1.0, 0.5), 1), T.StickBreakingTransform()]
+        [
+            T.IndependentTransform(T.AffineTransform(1.0, 0.5), 1),
+            T.StickBreakingTransform(),
+        ]
     )
     assert t.domain.event_dim == 1 and t.codomain.event_dim == 1
     assert t.forward_shape((2, 3)) == (2, 4) and t.inverse_shape((2, 4)) == (2, 3)
@@ -98,7 +107,11 @@ def test_rank_changing_composition():
 
 def test_stable_for_extreme_inputs():
     x = jnp.array([-40.0, 0.0, 40.0])
-    for t in (T.SigmoidTransform(), T.StickBreakingTransform(), T.CorrCholeskyTransform()):
+    for t in (
+        T.SigmoidTransform(),
+        T.StickBreakingTransform(),
+        T.CorrCholeskyTransform(),
+    ):
         ladj_fn = jax.jit(lambda v, t=t: t.log_abs_det_jacobian(v, t(v)).sum())
         assert bool(jnp.isfinite(ladj_fn(x)))
         assert bool(jnp.all(jnp.isfinite(jax.jit(jax.grad(ladj_fn))(x))))
@@ -117,10 +130,12 @@ def test_traced_bounds_under_jit():
 
 def test_affine_codomain():
     assert isinstance(
-        T.AffineTransform(2.0, 3.0, constraints.positive).codomain, constraints._GreaterThan
+        T.AffineTransform(2.0, 3.0, constraints.positive).codomain,
+        constraints._GreaterThan,
     )
     assert isinstance(
-        T.AffineTransform(2.0, -1.0, constraints.positive).codomain, constraints._LessThan
+        T.AffineTransform(2.0, -1.0, constraints.positive).codomain,
+        constraints._LessThan,
     )
     interval = T.AffineTransform(1.0, -2.0, constraints.unit_interval).codomain
     assert float(interval.lower_bound) == -1.0 and float(interval.upper_bound) == 1.0
