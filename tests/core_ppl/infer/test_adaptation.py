@@ -107,7 +107,8 @@ def test_welford_is_stans_regularised_covariance(is_diagonal):
 # --- step-size heuristic ------------------------------------------------------------
 
 
-def _heuristic(scale, step_size=1.0):
+@jax.jit
+def _heuristic_jit(scale, step_size):
     def logdensity(q):
         return -0.5 * jnp.sum((q / scale) ** 2)
 
@@ -120,6 +121,10 @@ def _heuristic(scale, step_size=1.0):
         jnp.ones(3),
         velocity_verlet,
     )
+
+
+def _heuristic(scale, step_size=1.0):
+    return _heuristic_jit(jnp.float32(scale), jnp.float32(step_size))
 
 
 def test_heuristic_scales_with_the_target():
