@@ -258,6 +258,9 @@ class AffineTransform(Transform):
             tuple(shape), jnp.shape(self.loc), jnp.shape(self.scale)
         )
 
+    def inverse_shape(self, shape):
+        return self.forward_shape(shape)
+
     def __repr__(self):
         return f"AffineTransform(loc={self.loc}, scale={self.scale})"
 
