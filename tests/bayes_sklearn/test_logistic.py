@@ -183,6 +183,7 @@ def test_posterior_matches_laplace_approximation(cancer_split, cancer_fit):
 
 
 def test_summary_is_labelled_by_feature_names(cancer_fit):
+    assert cancer_fit.feature_names_in_[0] == "mean radius"
     table = cancer_fit.summary()
     assert "coef[mean radius]" in table.index
     assert "intercept" in table.index

@@ -1,0 +1,133 @@
+"""Benchmark: GridSearchCV over BayesianLogisticRegression, compile cache on/off.
+
+The search is the one of examples/model_selection.py: breast-cancer data,
+Pipeline(StandardScaler, BayesianLogisticRegression), prior_scale in
+{0.1, 1, 10}, 5-fold CV, then a refit: 16 fits. It runs twice in one process:
+
+- cached: the estimator as shipped. Its model is a module-level function
+  taking data and hyperparameters as arrays, and rows are padded to buckets,
+  so the 15 CV fits share one compiled NUTS program (455/456 rows pad to 512)
+  and the refit (569 rows, padded to 640) compiles a second one.
+- uncached: the same estimator, except that every fit samples a fresh
+  wrapper of the model function and starts from ``jax.clear_caches()``, so
+  every fit traces and compiles its sampler again: what a closure over the
+  data or the hyperparameters (or no padding) would cost.
+
+Both print the wall time, the CPU time of the process (steadier than the
+wall time on a shared machine) and the number of sampler compilations (traces of
+the MCMC driver's jitted run) and of all XLA compilations, for the whole
+search and for its 15 cross-validation fits alone (the whole search minus
+``refit_time_``; the refit is one compilation either way). Run with
+
+    python benchmarks/model_selection.py [--n-warmup N] [--n-draws N]
+"""
+
+import argparse
+import logging
+import time
+
+import jax
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from bayes_sklearn import BayesianLogisticRegression
+from core_ppl.infer.mcmc import sampler as mcmc_sampler
+
+
+class UncachedBayesianLogisticRegression(BayesianLogisticRegression):
+    """The shipped estimator with the compile cache defeated on every fit."""
+
+    def _get_model(self):
+        model = super()._get_model()
+
+        def fresh_model(*args):  # a new function identity: a new cache key
+            return model(*args)
+
+        jax.clear_caches()
+        return fresh_model
+
+
+class _CompileLog(logging.Handler):
+    """Counts JAX's "Compiling <function>" records (logged at DEBUG)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += record.getMessage().startswith("Compiling")
+
+
+def run_search(estimator, X, y):
+    """Fit the grid search; return (wall seconds, refit wall seconds, CPU
+    seconds, sampler compiles, XLA compiles)."""
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", estimator)])
+    search = GridSearchCV(
+        pipe,
+        {"clf__prior_scale": [0.1, 1.0, 10.0]},
+        cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0),
+        n_jobs=1,
+    )
+    logger = logging.getLogger("jax._src.interpreters.pxla")
+    handler, level = _CompileLog(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    traces = mcmc_sampler._TRACE_COUNT["run"]
+    jax.clear_caches()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    try:
+        search.fit(X, y)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    sampler_compiles = mcmc_sampler._TRACE_COUNT["run"] - traces
+    return elapsed, search.refit_time_, cpu, sampler_compiles, handler.count
+
+
+def main():
+    defaults = BayesianLogisticRegression().get_params()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-warmup", type=int, default=defaults["n_warmup"])
+    parser.add_argument("--n-draws", type=int, default=defaults["n_draws"])
+    parser.add_argument("--n-chains", type=int, default=defaults["n_chains"])
+    args = parser.parse_args()
+    budget = dict(
+        n_warmup=args.n_warmup,
+        n_draws=args.n_draws,
+        n_chains=args.n_chains,
+        random_state=0,
+    )
+    X, y = load_breast_cancer(return_X_y=True)
+    print(f"GridSearchCV, 3 prior scales x 5 folds + refit = 16 fits; {budget}")
+    print(
+        f"{'':<10}{'wall (s)':>10}{'CV fits (s)':>13}{'CPU (s)':>10}"
+        f"{'sampler compiles':>18}{'XLA compiles':>14}"
+    )
+    results = {}
+    for name, cls in [
+        ("cached", BayesianLogisticRegression),
+        ("uncached", UncachedBayesianLogisticRegression),
+    ]:
+        wall, refit, cpu, sampler_compiles, xla_compiles = run_search(
+            cls(**budget), X, y
+        )
+        results[name] = (wall, wall - refit, cpu)
+        print(
+            f"{name:<10}{wall:>10.1f}{wall - refit:>13.1f}{cpu:>10.1f}"
+            f"{sampler_compiles:>18}{xla_compiles:>14}"
+        )
+    ratios = [
+        u / c for u, c in zip(results["uncached"], results["cached"], strict=True)
+    ]
+    print(
+        "speed-up of the compile cache: "
+        f"{ratios[0]:.1f}x wall for the whole search, {ratios[1]:.1f}x for the "
+        f"15 CV fits, {ratios[2]:.1f}x in CPU time"
+    )
+
+
+if __name__ == "__main__":
+    main()
