@@ -20,7 +20,7 @@ $(VENV)/.test-installed: pyproject.toml | $(PY)
 	touch $@
 
 demo: $(VENV)/.demo-installed
-	$(PY) examples/quickstart.py
+	$(PY) examples/logistic_regression.py
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest
