@@ -45,6 +45,7 @@ __all__ = [
     "ProbeSet",
     "coefficient_covariance",
     "coefficient_moments",
+    "concatenate_probes",
     "condition_gp",
     "interaction_kernel",
     "interaction_probes",
@@ -55,6 +56,7 @@ __all__ = [
     "predict_latent",
     "probe_kernel",
     "training_gram",
+    "value_probes",
     "weighted_log_marginal_likelihood",
 ]
 
@@ -498,6 +500,55 @@ def interaction_probes(pairs, n_features, base=None, dtype=float):
         index=jnp.asarray(pairs),
         offsets=jnp.asarray(offsets),
         weights=jnp.asarray(weights),
+    )
+
+
+def value_probes(n_features, base=None, dtype=float):
+    """The value ``f(base)`` as one probed "coefficient".
+
+    Shaped like :func:`main_effect_probes` (two probes, the second with
+    weight 0) so that it can be stacked onto them with
+    :func:`concatenate_probes`; the estimator uses it for the intercept.
+
+    Parameters
+    ----------
+    n_features : int
+    base : array-like of shape (n_features,), default=None
+    dtype : dtype, default=float
+
+    Returns
+    -------
+    ProbeSet
+        One coefficient, ``G = 2``, ``K = 1``.
+    """
+    return ProbeSet(
+        base=jnp.asarray(_as_base(base, n_features, dtype)),
+        index=jnp.zeros((1, 1), dtype=jnp.int32),
+        offsets=jnp.zeros((1, 2, 1), dtype=dtype),
+        weights=jnp.asarray([[1.0, 0.0]], dtype=dtype),
+    )
+
+
+def concatenate_probes(*probe_sets):
+    """Stack probe sets with the same base point, G and K into one set.
+
+    Parameters
+    ----------
+    *probe_sets : ProbeSet
+
+    Returns
+    -------
+    ProbeSet
+    """
+    first = probe_sets[0]
+    for other in probe_sets[1:]:
+        if not np.array_equal(np.asarray(other.base), np.asarray(first.base)):
+            raise ValueError("concatenate_probes: probe sets must share the base.")
+    return ProbeSet(
+        base=first.base,
+        index=jnp.concatenate([p.index for p in probe_sets]),
+        offsets=jnp.concatenate([p.offsets for p in probe_sets]),
+        weights=jnp.concatenate([p.weights for p in probe_sets]),
     )
 
 

@@ -23,6 +23,7 @@ Prediction is the GP posterior predictive, averaged over draws.
 from __future__ import annotations
 
 from numbers import Real
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -54,13 +55,15 @@ MAX_SUMMARY_DRAWS = 200
 # Coefficients per probe batch: bounds the (batch, 4, n_samples) cross
 # covariances kept alive when all P (P - 1) / 2 interactions are recovered.
 _PROBE_BATCH = 2048
-# Every P <= 8 shares one compiled sampler (zero columns are exact padding).
-_MIN_PADDED_FEATURES = 8
-# Rows of X per prediction call, bounding the (S, rows) outputs per block;
-# blocks are padded to bucket sizes from _MIN_PREDICT_ROWS up, so that
-# predictions on sets of similar size reuse one compiled program.
-_PREDICT_BLOCK = 4096
-_MIN_PREDICT_ROWS = 16
+# Every P <= 16 shares one compiled sampler (zero columns are exact padding);
+# a padding column costs one more lambda to sample and O(N^2) kernel work,
+# little next to the O(N^3) factorisation, while a compilation costs ~30 s.
+_MIN_PADDED_FEATURES = 16
+# Prediction works on chunks of _PREDICT_CHUNK rows, so that each row's
+# arithmetic (hence its rounding) is the same whatever else is predicted with
+# it; one call takes at most _PREDICT_BLOCK chunks, padded to a bucket size.
+_PREDICT_CHUNK = 64
+_PREDICT_BLOCK = 64
 
 
 # --- the model -------------------------------------------------------------------
@@ -133,9 +136,7 @@ def sparse_interaction_model(
     ppl.factor("y", log_ml)
 
 
-# --- per-draw computations ---------------------------------------------------------
-# Module-level jitted functions of arrays, mapped over draws with lax.map so
-# that memory stays at one draw's worth of N x N matrices.
+# --- standardisation -----------------------------------------------------------------
 
 
 class _Standardiser:
@@ -178,6 +179,11 @@ def _weighted_moments(A, weight):
     return mean, np.where(is_constant, 1.0, scale)
 
 
+# --- per-draw computations ---------------------------------------------------------
+# Module-level jitted functions of arrays, mapped over draws with lax.map so
+# that memory stays at one draw's worth of N x N matrices.
+
+
 def _draw_condition(X, y, weight, draw, c, jitter):
     """Kernel scales and conditioned GP of one hyperparameter draw.
 
@@ -212,22 +218,65 @@ def _probe_moments_per_draw(X, y, weight, draws, c, jitter, probe_sets):
 
 
 @jax.jit
-def _predict_per_draw(X, y, weight, draws, c, jitter, X_new):
-    """Latent mean, latent variance and noise variance per draw at ``X_new``:
-    arrays of shapes (S, M), (S, M) and (S,)."""
+def _predict_per_draw(X, y, weight, draws, c, jitter, chunks):
+    """Latent mean, latent variance and noise variance per draw at the rows of
+    ``chunks`` (C, R, P): arrays of shapes (S, C * R), (S, C * R) and (S,).
+    Each draw's Cholesky factorisation serves all chunks."""
 
     def one_draw(draw):
         params, condition = _draw_condition(X, y, weight, draw, c, jitter)
-        mean, var = sk.predict_latent(X, condition, params, X_new)
-        return mean, var, jnp.square(draw["sigma"])
+        mean, var = jax.lax.map(
+            lambda rows: sk.predict_latent(X, condition, params, rows), chunks
+        )
+        return mean.reshape(-1), var.reshape(-1), jnp.square(draw["sigma"])
 
     return jax.lax.map(one_draw, draws)
 
 
+class _EffectDraws(NamedTuple):
+    """Per-draw conditional moments of all effects, as (means, variances).
+
+    Parameters
+    ----------
+    standardised : pair of ndarray of shape (S, P)
+        Main effects on the standardised scale (used for selection).
+    user : pair of ndarray of shape (S, P)
+        Slopes at ``x = 0`` on the standardised-y scale, per unit of z.
+    intercept : pair of ndarray of shape (S,)
+        The function at ``x = 0`` on the standardised-y scale.
+    pairs : ndarray of shape (M, 2)
+        All pairs ``i < j`` of real features.
+    pair_moments : pair of ndarray of shape (S, M)
+        Their interactions on the standardised scale.
+    """
+
+    standardised: tuple
+    user: tuple
+    intercept: tuple
+    pairs: np.ndarray
+    pair_moments: tuple
+
+
+def _pair_batches(pairs, n_features):
+    """Interaction probe sets of at most ``_PROBE_BATCH`` pairs each, the last
+    one filled up by repeating its first pair so that all share one shape."""
+    size = min(len(pairs), _PROBE_BATCH)
+    batches = []
+    for start in range(0, len(pairs), max(size, 1)):
+        batch = pairs[start : start + size]
+        filled = np.concatenate([batch, np.repeat(batch[:1], size - len(batch), 0)])
+        batches.append(sk.interaction_probes(filled, n_features))
+    return batches
+
+
 def _mixture_sd(means, variances):
-    """Mixture mean and sd over draws (law of total variance), in NumPy."""
-    mean, var = sk.mixture_moments(means, variances)
-    return np.asarray(mean, dtype=np.float64), np.sqrt(np.asarray(var, np.float64))
+    """Mixture mean and sd over draws (law of total variance, notes/skim.md
+    3.1), in float64 NumPy as :func:`~bayes_sklearn._skim_kernel.
+    mixture_moments`, whatever JAX's precision."""
+    means = np.asarray(means, dtype=np.float64)
+    mean = means.mean(axis=0)
+    spread = np.square(means - mean).mean(axis=0)
+    return mean, np.sqrt(np.asarray(variances, np.float64).mean(axis=0) + spread)
 
 
 def _mixture_quantiles(means, variances, probs):
@@ -593,8 +642,9 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         return {"lambda": (self._feature_labels(),)}
 
     def _set_fitted_attributes(self):
-        self._set_main_effects()
-        self._set_interactions()
+        effects = self._probe_all_effects()
+        self._set_main_effects(effects)
+        self._set_interactions(effects)
 
     # --- coefficient recovery ------------------------------------------------------
 
@@ -613,42 +663,63 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         arrays = (*self._train, draws, np.float64(self.c), sk.DEFAULT_JITTER)
         return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)), arrays)
 
-    def _set_main_effects(self):
-        n_features = self.n_features_in_
-        origin = self._padded_columns(
-            self._standardiser.transform_X(np.zeros((1, n_features)))
-        )[0]
-        n_padded = origin.shape[0]
-        probe_sets = (
-            sk.main_effect_probes(n_padded),
-            sk.main_effect_probes(n_padded, base=origin),
-        )
+    def _probe_all_effects(self):
+        """Per-draw conditional moments of every effect, in one pass per batch.
+
+        Probes the standardised main effects (slopes at the data mean), the
+        user-unit slopes and the value at ``x = 0`` (the intercept), and all
+        pairs of the padded feature set, so that data sets in one feature
+        bucket share one compiled program. Pair batches beyond the first
+        (more than ``_PROBE_BATCH`` pairs) are padded by repetition.
+        """
         args = self._gp_args()
-        with_probes = _probe_moments_per_draw(*args, probe_sets)
-        (std_mean, std_var), (user_mean, user_var) = (
-            (
-                np.asarray(m, np.float64)[:, :n_features],
-                np.asarray(v, np.float64)[:, :n_features],
-            )
-            for m, v in with_probes
+        n_features, n_padded = self.n_features_in_, self._train[0].shape[1]
+        origin = self._standardiser.transform_X(np.zeros((1, n_features)))
+        origin = self._padded_columns(origin)[0]
+        user = sk.concatenate_probes(
+            sk.main_effect_probes(n_padded, base=origin),
+            sk.value_probes(n_padded, base=origin),
         )
-        mean, sd = _mixture_sd(std_mean, std_var)
+        pairs = np.stack(np.triu_indices(n_padded, k=1), axis=1)
+        batches = _pair_batches(pairs, n_padded)
+        first = (sk.main_effect_probes(n_padded), user, *batches[:1])
+        moments = list(_probe_moments_per_draw(*args, first))
+        moments += [_probe_moments_per_draw(*args, (b,))[0] for b in batches[1:]]
+        moments = [
+            (np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments
+        ]
+        n_draws = moments[0][0].shape[0]
+        pair_moments = [
+            np.concatenate([m[k] for m in moments[2:]], axis=1)[:, : len(pairs)]
+            if batches
+            else np.zeros((n_draws, 0))
+            for k in (0, 1)
+        ]
+        is_real = pairs[:, 1] < n_features
+        return _EffectDraws(
+            standardised=tuple(a[:, :n_features] for a in moments[0]),
+            user=tuple(a[:, :n_features] for a in moments[1]),
+            intercept=tuple(a[:, n_padded] for a in moments[1]),
+            pairs=pairs[is_real],
+            pair_moments=tuple(a[:, is_real] for a in pair_moments),
+        )
+
+    def _set_main_effects(self, effects):
+        mean, sd = _mixture_sd(*effects.standardised)
         self._main_z = np.abs(mean) / np.where(sd > 0, sd, np.inf)
         self.active_features_ = np.flatnonzero(np.abs(mean) > self.selection_z * sd)
         # Slopes along z_i = (x_i - mu_i) / s_i, times s_y / s_i: user units.
-        unit = self._standardiser.y_scale / self._standardiser.x_scale
-        self._main_draws = (user_mean * unit, user_var * unit**2)
+        standardiser = self._standardiser
+        unit = standardiser.y_scale / standardiser.x_scale
+        means, variances = effects.user
+        self._main_draws = (means * unit, variances * unit**2)
         self.coef_, self.coef_std_ = _mixture_sd(*self._main_draws)
-        latent_mean, latent_var, _ = _predict_per_draw(*args, jnp.asarray(origin[None]))
-        intercept, _ = _mixture_sd(latent_mean, latent_var)
-        self.intercept_ = float(
-            self._standardiser.y_mean + self._standardiser.y_scale * intercept[0]
-        )
+        intercept, _ = _mixture_sd(*effects.intercept)
+        self.intercept_ = float(standardiser.y_mean + standardiser.y_scale * intercept)
 
-    def _set_interactions(self):
-        n_features = self.n_features_in_
-        pairs, means, variances = self._pair_moments()
-        mean, sd = _mixture_sd(means, variances)
+    def _set_interactions(self, effects):
+        n_features, pairs = self.n_features_in_, effects.pairs
+        mean, sd = _mixture_sd(*effects.pair_moments)
         scale = self._standardiser.x_scale
         unit = self._standardiser.y_scale / (scale[pairs[:, 0]] * scale[pairs[:, 1]])
         self.interaction_coef_ = np.zeros((n_features, n_features))
@@ -659,38 +730,11 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         is_active &= np.abs(mean) > self.selection_z * sd
         self.active_interactions_ = pairs[is_active]
         self._pair_z = np.abs(mean[is_active]) / sd[is_active]
+        means, variances = effects.pair_moments
         self._pair_draws = (
             means[:, is_active] * unit[is_active],
             variances[:, is_active] * unit[is_active] ** 2,
         )
-
-    def _pair_moments(self):
-        """All pairs ``i < j`` of real features and the per-draw (mean, var)
-        of their standardised interactions, shapes (M, 2), (S, M), (S, M).
-
-        The pairs of the padded feature set are probed in batches of at most
-        ``_PROBE_BATCH`` (the last one padded by repetition), so that data
-        sets in one feature bucket share one compiled program.
-        """
-        args = self._gp_args()
-        n_padded = self._train[0].shape[1]
-        pairs = np.stack(np.triu_indices(n_padded, k=1), axis=1)
-        size = min(len(pairs), _PROBE_BATCH)
-        means, variances = [], []
-        for start in range(0, len(pairs), max(size, 1)):
-            batch = pairs[start : start + size]
-            filled = np.concatenate([batch, np.repeat(batch[:1], size - len(batch), 0)])
-            probes = sk.interaction_probes(filled, n_padded)
-            ((mean, var),) = _probe_moments_per_draw(*args, (probes,))
-            means.append(np.asarray(mean, np.float64)[:, : len(batch)])
-            variances.append(np.asarray(var, np.float64)[:, : len(batch)])
-        is_real = pairs[:, 1] < self.n_features_in_
-        n_draws = args[3]["sigma"].shape[0]
-        if not means:  # a single padded column has no pairs
-            return pairs, np.zeros((n_draws, 0)), np.zeros((n_draws, 0))
-        means = np.concatenate(means, axis=1)[:, is_real]
-        variances = np.concatenate(variances, axis=1)[:, is_real]
-        return pairs[is_real], means, variances
 
     # --- prediction ----------------------------------------------------------------
 
@@ -727,21 +771,25 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
 
     def _predict_draws(self, X_std):
         """Per-draw latent mean, latent variance and noise variance at
-        standardised rows; row blocks are padded to bucket sizes so that
-        repeated calls reuse compiled programs."""
+        standardised rows, in chunks of fixed size (see ``_PREDICT_CHUNK``)."""
         args = self._gp_args()
+        n_rows, n_columns = X_std.shape
+        n_chunks = -(-n_rows // _PREDICT_CHUNK)
+        chunks = np.zeros((n_chunks * _PREDICT_CHUNK, n_columns))
+        chunks[:n_rows] = X_std
+        chunks = chunks.reshape(n_chunks, _PREDICT_CHUNK, n_columns)
         means, variances = [], []
         noise = np.zeros(args[3]["sigma"].shape[0])
-        for start in range(0, X_std.shape[0], _PREDICT_BLOCK):
-            block = X_std[start : start + _PREDICT_BLOCK]
-            n_rows = bucket_size(len(block), _MIN_PREDICT_ROWS)
-            padded = np.pad(block, [(0, n_rows - len(block)), (0, 0)])
-            mean, var, noise = _predict_per_draw(*args, jnp.asarray(padded))
-            means.append(np.asarray(mean, np.float64)[:, : len(block)])
-            variances.append(np.asarray(var, np.float64)[:, : len(block)])
+        for start in range(0, n_chunks, _PREDICT_BLOCK):
+            block = chunks[start : start + _PREDICT_BLOCK]
+            padded = bucket_size(len(block), 1)
+            block = np.pad(block, [(0, padded - len(block)), (0, 0), (0, 0)])
+            mean, var, noise = _predict_per_draw(*args, jnp.asarray(block))
+            means.append(np.asarray(mean, np.float64))
+            variances.append(np.asarray(var, np.float64))
         return (
-            np.concatenate(means, axis=1),
-            np.concatenate(variances, axis=1),
+            np.concatenate(means, axis=1)[:, :n_rows],
+            np.concatenate(variances, axis=1)[:, :n_rows],
             np.asarray(noise, np.float64),
         )
 

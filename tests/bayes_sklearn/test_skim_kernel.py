@@ -174,6 +174,21 @@ def test_probes_at_a_base_point_recover_slopes_and_interactions():
     np.testing.assert_allclose(recovered, inter[pairs[:, 0], pairs[:, 1]], atol=1e-12)
 
 
+def test_value_probe_stacks_onto_main_effect_probes():
+    rng = np.random.default_rng(15)
+    P = 3
+    f, theta, inter = _random_function(rng, P)
+    base = rng.normal(size=P)
+    probes = sk.concatenate_probes(
+        sk.main_effect_probes(P, base=base), sk.value_probes(P, base=base)
+    )
+    recovered = _apply_probes(f, probes)
+    np.testing.assert_allclose(recovered[:P], theta + (inter + inter.T) @ base)
+    np.testing.assert_allclose(recovered[P], f(base))
+    with pytest.raises(ValueError, match="base"):
+        sk.concatenate_probes(sk.main_effect_probes(P), sk.value_probes(P, base=base))
+
+
 def test_interaction_probes_reject_repeated_index():
     with pytest.raises(ValueError, match="i != j"):
         sk.interaction_probes([[1, 1]], 3)
@@ -366,11 +381,3 @@ def test_marginal_likelihood_gradient_matches_autodiff_through_cholesky():
         np.asarray(jax.jit(jax.grad(reference))(z)),
         rtol=1e-8,
     )
-
-
-def test_triangular_inverse_of_a_large_factor():
-    rng = np.random.default_rng(14)
-    A = rng.normal(size=(70, 70))
-    chol = np.linalg.cholesky(A @ A.T / 70 + np.eye(70))
-    inverse = jax.jit(sk._triangular_inverse)(jnp.asarray(chol))
-    np.testing.assert_allclose(np.asarray(inverse) @ chol, np.eye(70), atol=1e-12)

@@ -1,0 +1,148 @@
+"""Cost of SparseInteractionRegressor as the features and the samples grow.
+
+For each configuration (synthetic data of notes/skim.md section 5: three
+active features and the interaction x0 * x1) this prints
+
+* ``fit cold``: a first ``fit``, compiling the sampler and the coefficient
+  recovery, sampling, and recovering all main effects and interactions;
+* ``fit warm``: the same fit again, with every program already compiled;
+* ``ms/leapfrog``: sampling only (warmup done, program compiled) divided by
+  the number of leapfrog steps, the measure of the NumPyro paper (Phan et
+  al. 2019, SKIM benchmark) that removes the effect of the tree depth;
+* ``steps/draw``: mean leapfrog steps per NUTS transition.
+
+Cost per leapfrog step is O(N^2 P + N^3): linear in P, cubic in N.
+Run ``python benchmarks/skim.py`` (about 10 minutes on two cores) or shrink
+it with ``--quick``, ``--features``, ``--samples``, ``--n-warmup``.
+"""
+
+import argparse
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from bayes_sklearn import SparseInteractionRegressor
+from bayes_sklearn._base import bucket_size
+from bayes_sklearn._sparse_interaction import (
+    _single_threaded_blas,
+    sparse_interaction_model,
+)
+from core_ppl.infer import MCMC, NUTS
+
+
+def make_data(rng, n_samples, n_features):
+    X = rng.normal(size=(n_samples, n_features))
+    coef = np.zeros(n_features)
+    coef[:3] = 0.5 + 2.5 * rng.uniform(size=3)
+    y = X @ coef + X[:, 0] * X[:, 1] + 0.05 * rng.normal(size=n_samples)
+    return X, y
+
+
+def model_args(reg, X, y):
+    """The padded arrays the estimator hands to the sampler."""
+    weight = np.ones(len(y))
+    rows, hyper = reg._model_inputs(X, y, weight)
+    n_rows = bucket_size(len(y), reg._min_padded_rows)
+    padded = [np.pad(r, [(0, n_rows - len(y))] + [(0, 0)] * (r.ndim - 1)) for r in rows]
+    weight = np.pad(weight, (0, n_rows - len(y)))
+    return tuple(jnp.asarray(a) for a in (*padded, weight, *hyper))
+
+
+def time_leapfrog(args, n_warmup, n_draws, seed):
+    """ms per leapfrog step and mean steps per draw, sampling only."""
+    mcmc = MCMC(
+        NUTS(sparse_interaction_model),
+        num_warmup=n_warmup,
+        num_samples=n_draws,
+        progress_bar=False,
+    )
+    key = jax.random.PRNGKey(seed)
+    mcmc.run(key, *args)  # warmup (the fit's compiled program)
+    mcmc.post_warmup_state = mcmc.last_state
+    mcmc.run(key, *args, extra_fields=("num_steps",))  # compiles sampling only
+    start = time.perf_counter()
+    mcmc.run(jax.random.fold_in(key, 1), *args, extra_fields=("num_steps",))
+    jax.block_until_ready(mcmc.get_samples())
+    elapsed = time.perf_counter() - start
+    steps = np.asarray(mcmc.get_extra_fields()["num_steps"])
+    return 1e3 * elapsed / steps.sum(), steps.mean()
+
+
+def one_configuration(n_samples, n_features, opts):
+    rng = np.random.default_rng(opts.seed)
+    X, y = make_data(rng, n_samples, n_features)
+    reg = SparseInteractionRegressor(
+        n_warmup=opts.n_warmup, n_draws=opts.n_draws, random_state=opts.seed
+    )
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        reg.fit(X, y)
+        times.append(time.perf_counter() - start)
+    with _single_threaded_blas():
+        ms, steps = time_leapfrog(
+            model_args(reg, X, y), opts.n_warmup, opts.n_draws, opts.seed
+        )
+    found = set(reg.active_features_) >= {0, 1, 2} and any(
+        tuple(p) == (0, 1) for p in reg.active_interactions_
+    )
+    return dict(
+        N=n_samples,
+        P=n_features,
+        cold=times[0],
+        warm=times[1],
+        ms=ms,
+        steps=steps,
+        found=found,
+    )
+
+
+def print_row(row):
+    print(
+        f"{row['N']:>5} {row['P']:>5} {row['cold']:>10.1f} {row['warm']:>10.1f} "
+        f"{row['ms']:>12.3f} {row['steps']:>11.1f} {str(row['found']):>7}",
+        flush=True,
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    parser.add_argument("--samples", type=int, nargs="+", default=[100, 200, 400])
+    parser.add_argument("--n-samples-for-features", type=int, default=200)
+    parser.add_argument("--n-features-for-samples", type=int, default=16)
+    parser.add_argument("--n-warmup", type=int, default=200)
+    parser.add_argument("--n-draws", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--x64", action="store_true", help="compute in float64")
+    parser.add_argument(
+        "--quick", action="store_true", help="P in {8, 16}, N in {100, 200}, 100+100"
+    )
+    opts = parser.parse_args()
+    if opts.quick:
+        opts.features, opts.samples = [8, 16], [100, 200]
+        opts.n_warmup = opts.n_draws = 100
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    print(
+        f"backend {jax.default_backend()}, x64={opts.x64}, "
+        f"{opts.n_warmup} warmup + {opts.n_draws} draws, 1 chain"
+    )
+    header = (
+        f"{'N':>5} {'P':>5} {'fit cold s':>10} {'fit warm s':>10} "
+        f"{'ms/leapfrog':>12} {'steps/draw':>11} {'found':>7}"
+    )
+    with jax.enable_x64(opts.x64):
+        print(f"\ngrowing P at N = {opts.n_samples_for_features}\n{header}")
+        for p in opts.features:
+            print_row(one_configuration(opts.n_samples_for_features, p, opts))
+        print(f"\ngrowing N at P = {opts.n_features_for_samples}\n{header}")
+        for n in opts.samples:
+            print_row(one_configuration(n, opts.n_features_for_samples, opts))
+
+
+if __name__ == "__main__":
+    main()
