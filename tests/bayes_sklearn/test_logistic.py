@@ -32,7 +32,8 @@ from core_ppl.infer.mcmc import sampler as mcmc_sampler
 # FAST: enough draws for posterior means and predictive probabilities.
 FAST = dict(n_warmup=200, n_draws=300, n_chains=1, random_state=0)
 # SMALL: mechanics only (reproducibility, model selection); test_common's
-# budget, so on iris-sized data both modules share one program.
+# budget, so on iris-sized data the two modules share a program when they
+# run in the same process.
 SMALL = dict(n_warmup=50, n_draws=50, n_chains=1, random_state=0)
 # Short runs trip the R-hat > 1.01 check by chance; the warning has its own
 # tests below (pytest.warns sees warnings whatever the filters).
