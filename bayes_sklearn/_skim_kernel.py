@@ -15,14 +15,18 @@ that computation as pure functions of arrays, in three chapters:
 1. **Kernel** -- :func:`kernel_params` maps a hyperparameter draw to the
    kernel scales, :func:`interaction_kernel` evaluates ``k(X, Z)`` with two
    matrix products (O(N M P) for all pairs of points).
-2. **GP marginal likelihood** -- :func:`condition_gp` factorises the training
-   Gram matrix once (Cholesky, never an inverse); :func:`log_marginal_likelihood`
-   and :func:`predict_latent` reuse that factor.
+2. **GP marginal likelihood** -- :func:`log_marginal_likelihood` (and its
+   sample-weighted form) from a Cholesky factor, never an inverse, with a
+   custom reverse-mode rule; :func:`condition_gp` keeps the factor of one
+   draw for :func:`predict_latent` and the coefficients. Padding rows are
+   decoupled exactly (``is_observed``).
 3. **Coefficient recovery** -- each coefficient is a linear functional of f,
    ``theta = sum_g w_g f(q_g)`` over a few *probe* points q_g
-   (:func:`main_effect_probes`, :func:`interaction_probes`), so its
-   conditional posterior is Gaussian and follows from GP prediction at the
-   probes (:func:`coefficient_moments`, :func:`coefficient_covariance`).
+   (:func:`main_effect_probes`, :func:`interaction_probes`,
+   :func:`value_probes`), so its conditional posterior is Gaussian and
+   follows from GP prediction at the probes (:func:`coefficient_moments`,
+   :func:`coefficient_covariance`). Probes differ from a base point on one
+   or two coordinates, which :func:`probe_kernel` exploits.
    :func:`mixture_moments` then averages over hyperparameter draws.
 
 Nothing here knows about scikit-learn, standardisation or the PPL; the

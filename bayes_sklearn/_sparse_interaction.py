@@ -48,8 +48,9 @@ __all__ = ["SparseInteractionRegressor", "sparse_interaction_model"]
 MAX_N_SAMPLES = 5000
 
 #: Posterior draws used for coefficients and predictions, evenly thinned from
-#: all draws of all chains. Each costs one Cholesky factorisation; 200 draws
-#: put the Monte Carlo error of a mixture mean below a tenth of its sd.
+#: all draws of all chains. Each costs one Cholesky factorisation; with an
+#: effective sample size of 100 or more, the Monte Carlo error of a mixture
+#: mean is at most a tenth of its sd.
 MAX_SUMMARY_DRAWS = 200
 
 # Coefficients per probe batch: bounds the (batch, 4, n_samples) cross
@@ -458,10 +459,10 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
     function (a weighted sum of its values at two or four probe points), so
     given a hyperparameter draw its posterior is Gaussian; over draws it is
     a Gaussian mixture, whose mean and sd (law of total variance) are
-    reported. The last ``MAX_SUMMARY_DRAWS`` = 200 evenly thinned draws are
-    used for this and for :meth:`predict`; every draw costs one N x N
-    Cholesky factorisation, and all P (P - 1) / 2 interactions cost
-    O(P^2 N^2) per draw.
+    reported. At most ``MAX_SUMMARY_DRAWS`` = 200 draws, evenly thinned from
+    all chains, are used for this and for :meth:`predict`; every draw costs
+    one N x N Cholesky factorisation, and all P (P - 1) / 2 interactions
+    cost O(P^2 N^2) per draw.
 
     **Units.** Selection uses the effects on the standardised scale, i.e.
     the average slopes over the training data, which do not depend on the
@@ -470,16 +471,22 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
     @ coef_ + sum_{i<j} interaction_coef_[i, j] x_i x_j``. Centring moves
     main effects by interactions: with column means ``mu`` and sds ``s``,
     ``interaction_coef_[i, j] = s_y theta_ij / (s_i s_j)`` but ``coef_[i] =
-    s_y theta_i / s_i - sum_j interaction_coef_[i, j] mu_j`` (j over the
-    other features). These are computed exactly by probing at ``x = 0``, so
+    s_y theta_i / s_i - sum_{j != i} beta_ij mu_j`` with ``beta_ij`` the
+    interaction of i and j (``interaction_coef_[min(i, j), max(i, j)]``).
+    These are computed exactly by probing at ``x = 0``, so
     a feature that only interacts can have a nonzero ``coef_`` when the
     other feature's mean is not 0.
 
     **Sample weights** raise each row's likelihood to its weight (noise
     variance ``sigma^2 / w``), so an integer weight is exactly repeating the
-    row. Rows are padded to a few bucket sizes so that fits on data of
-    similar size reuse one compiled sampler; padding rows are decoupled from
-    the GP exactly.
+    row.
+
+    **Compilation.** Rows and columns are padded to a few bucket sizes (every
+    ``P <= 16`` shares one) so that fits on data of similar shape reuse one
+    compiled sampler; padding rows are decoupled from the GP and zero
+    columns add nothing to the kernel, so the padding is exact. ``fit`` and
+    ``predict`` limit BLAS to one thread: inside XLA's own thread pool,
+    multi-threaded LAPACK calls on small matrices oversubscribe the cores.
 
     **Limits.** The GP is exact, so memory grows as ``n_samples^2`` and time
     as ``n_samples^3``: ``fit`` refuses more than ``MAX_N_SAMPLES`` = 5000

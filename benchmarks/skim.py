@@ -129,17 +129,18 @@ def main():
     warnings.simplefilter("ignore", ConvergenceWarning)
     print(
         f"backend {jax.default_backend()}, x64={opts.x64}, "
-        f"{opts.n_warmup} warmup + {opts.n_draws} draws, 1 chain"
+        f"{opts.n_warmup} warmup + {opts.n_draws} draws, 1 chain",
+        flush=True,
     )
     header = (
         f"{'N':>5} {'P':>5} {'fit cold s':>10} {'fit warm s':>10} "
         f"{'ms/leapfrog':>12} {'steps/draw':>11} {'found':>7}"
     )
     with jax.enable_x64(opts.x64):
-        print(f"\ngrowing P at N = {opts.n_samples_for_features}\n{header}")
+        print(f"\ngrowing P at N = {opts.n_samples_for_features}\n{header}", flush=True)
         for p in opts.features:
             print_row(one_configuration(opts.n_samples_for_features, p, opts))
-        print(f"\ngrowing N at P = {opts.n_features_for_samples}\n{header}")
+        print(f"\ngrowing N at P = {opts.n_features_for_samples}\n{header}", flush=True)
         for n in opts.samples:
             print_row(one_configuration(n, opts.n_features_for_samples, opts))
 

@@ -109,9 +109,17 @@ def test_fitted_attributes_shapes_and_types(fitted):
 
 
 def test_planted_effects_found_in_user_units(fitted):
+    # In the units of X (x0 = 1 + 2 z0, x1 = -2 + z1 / 2) the planted
+    # 2 z0 - z1 + 1.5 z0 z1 is -8 + 4 x0 - 3.5 x1 + 1.5 x0 x1: centring and
+    # scaling move the main effects by the interaction.
     reg, _, _ = fitted
     np.testing.assert_array_equal(reg.active_features_, [0, 1])
     np.testing.assert_array_equal(reg.active_interactions_, [[0, 1]])
+    truth = np.array([4.0, -3.5, 0.0, 0.0, 0.0])
+    assert np.all(np.abs(reg.coef_ - truth) < 5 * reg.coef_std_)
+    error = abs(reg.interaction_coef_[0, 1] - 1.5)
+    assert error < 5 * reg.interaction_coef_std_[0, 1]
+    assert abs(reg.intercept_ + 8.0) < 0.1
 
 
 def test_predict_mean_equals_the_polynomial_of_the_posterior_means(fitted):
