@@ -14,9 +14,10 @@ from bayes_sklearn import BayesianLogisticRegression, SparseInteractionRegressor
 
 _SMALL_BUDGET = dict(n_warmup=50, n_draws=50, n_chains=1, random_state=0)
 
-# SKIM's sampler compiles once per (row bucket, feature bucket) and the checks
-# use five; 20 + 20 iterations keep its fits (GP, O(N^3)) cheap. The same
-# budget in test_sparse_interaction reuses these compiled programs.
+# SKIM's sampler compiles once per (row bucket, feature bucket), ~30 s each,
+# and the checks use five; 20 + 20 iterations keep its fits (GP, O(N^3))
+# cheap. test_sparse_interaction uses the same budget, so a process that runs
+# both files compiles the common shapes once.
 _SKIM_BUDGET = dict(n_warmup=20, n_draws=20, n_chains=1, random_state=0)
 
 ESTIMATORS = [
