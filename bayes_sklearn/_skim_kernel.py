@@ -212,21 +212,32 @@ class GPCondition(NamedTuple):
 
     Parameters
     ----------
-    chol : array of shape (N, N)
-        Lower Cholesky factor ``L`` of the training covariance, ``K = L L^T``.
+    chol_inv : array of shape (N, N)
+        ``L^{-1}``, the inverse of the lower Cholesky factor of the training
+        covariance ``K = L L^T``.
     alpha : array of shape (N,)
         ``K^{-1} y``, from two triangular solves; 0 on unobserved rows.
     is_observed : bool array of shape (N,)
         False on padding rows, which are decoupled from everything.
     """
 
-    chol: jax.Array
+    chol_inv: jax.Array
     alpha: jax.Array
     is_observed: jax.Array
 
-    def cross_to_rows(self, cross):
-        """Zero the columns of a (M, N) cross-covariance on unobserved rows."""
-        return jnp.where(self.is_observed, cross, 0.0)
+    def whiten(self, cross):
+        """``L^{-1} K_xq`` for a (M, N) cross-covariance ``K_qx``, with the
+        columns of unobserved rows zeroed: shape (N, M).
+
+        A product with the stored inverse factor rather than a triangular
+        solve: the same N^2 M multiply-adds at matmul speed, several times
+        faster on CPU when M (probes, or new rows) is in the thousands.
+        """
+        return self.chol_inv @ jnp.where(self.is_observed, cross, 0.0).T
+
+    def mean(self, cross):
+        """``K_qx K^{-1} y`` for a (M, N) cross-covariance: shape (M,)."""
+        return jnp.where(self.is_observed, cross, 0.0) @ self.alpha
 
 
 @jax.jit
@@ -256,7 +267,8 @@ def condition_gp(X, y, params, noise_var, jitter=DEFAULT_JITTER, is_observed=Non
     gram = training_gram(X, params, noise_var, jitter, is_observed)
     chol = jnp.linalg.cholesky(gram)
     alpha = cho_solve((chol, True), y)
-    return GPCondition(chol=chol, alpha=alpha, is_observed=is_observed)
+    chol_inv = _triangular_inverse(chol)
+    return GPCondition(chol_inv=chol_inv, alpha=alpha, is_observed=is_observed)
 
 
 def _triangular_inverse(chol):
@@ -431,9 +443,9 @@ def predict_latent(X, condition, params, X_new):
         ``k(x*, x*) - K_*x K^{-1} K_x*``, clipped at zero against round-off.
         Add the noise variance for the predictive distribution of y.
     """
-    cross = condition.cross_to_rows(interaction_kernel(X_new, X, params))
-    mean = cross @ condition.alpha
-    white = solve_triangular(condition.chol, cross.T, lower=True)
+    cross = interaction_kernel(X_new, X, params)
+    mean = condition.mean(cross)
+    white = condition.whiten(cross)
     U_new = jnp.square(X_new * params.kappa)
     prior_var = _kernel_from_inner_products(
         jnp.sum(U_new, axis=1), jnp.sum(jnp.square(U_new), axis=1), params
@@ -680,9 +692,9 @@ def coefficient_moments(X, condition, params, probes):
     var : array of shape (M,)
         Clipped at zero against round-off.
     """
-    cross = condition.cross_to_rows(_probe_cross_covariance(X, params, probes))
-    mean = cross @ condition.alpha
-    white = solve_triangular(condition.chol, cross.T, lower=True)
+    cross = _probe_cross_covariance(X, params, probes)
+    mean = condition.mean(cross)
+    white = condition.whiten(cross)
     blocks = _probe_prior_blocks(probes, params)
     prior_var = jnp.einsum("mg,mgh,mh->m", probes.weights, blocks, probes.weights)
     var = prior_var - jnp.sum(jnp.square(white), axis=0)
@@ -715,8 +727,7 @@ def coefficient_covariance(X, condition, params, probes):
     prior = interaction_kernel(flat, flat, params)
     prior = prior.reshape(n_coef, n_probe, n_coef, n_probe)
     prior = jnp.einsum("mg,mgkh,kh->mk", probes.weights, prior, probes.weights)
-    cross = condition.cross_to_rows(_probe_cross_covariance(X, params, probes))
-    white = solve_triangular(condition.chol, cross.T, lower=True)
+    white = condition.whiten(_probe_cross_covariance(X, params, probes))
     cov = prior - white.T @ white
     return 0.5 * (cov + cov.T)
 
