@@ -25,6 +25,7 @@ from functools import partial
 from typing import Callable, NamedTuple
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
@@ -42,6 +43,7 @@ __all__ = [
     "log_density",
     "merge_model_args",
     "potential_energy",
+    "raise_no_valid_initial_point",
     "split_model_args",
     "unconstrain_fn",
 ]
@@ -213,6 +215,16 @@ def _init_attempt(rng_key, model, model_args, model_kwargs, init_strategy):
     return z, energy, grad
 
 
+def _uniform_radius(init_strategy):
+    """The radius if ``init_strategy`` is :func:`init_to_uniform` (plain or
+    configured), else None."""
+    if init_strategy is init_to_uniform:
+        return 2.0
+    if isinstance(init_strategy, partial) and init_strategy.func is init_to_uniform:
+        return float(init_strategy.keywords.get("radius", 2.0))
+    return None
+
+
 def _is_finite_point(energy, grad):
     leaves = [energy] + jax.tree_util.tree_leaves(grad)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
@@ -231,8 +243,36 @@ def find_valid_initial_params(
     is_valid : bool array, shape ()
     """
 
-    def attempt(key):
-        return _init_attempt(key, model, model_args, model_kwargs, init_strategy)
+    radius = _uniform_radius(init_strategy)
+    if radius is None:
+
+        def attempt(key):
+            return _init_attempt(key, model, model_args, model_kwargs, init_strategy)
+
+    else:
+        # init_to_uniform draws every unconstrained coordinate from
+        # U(-radius, radius): one draw for the flat vector is the same law,
+        # and one random call site instead of a seed split and a draw per
+        # sample site keeps the compiled search small.
+        z_shapes = jax.eval_shape(
+            lambda key: _init_attempt(
+                key, model, model_args, model_kwargs, init_strategy
+            )[0],
+            rng_key,
+        )
+        flat_shape, unravel = jax.flatten_util.ravel_pytree(
+            jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), z_shapes)
+        )
+        energy_and_grad = jax.value_and_grad(
+            partial(potential_energy, model, model_args, model_kwargs)
+        )
+
+        def attempt(key):
+            flat = jax.random.uniform(
+                key, flat_shape.shape, flat_shape.dtype, -radius, radius
+            )
+            z = unravel(flat)
+            return (z, *energy_and_grad(z))
 
     def keep_trying(carry):
         tries, _, _, energy, grad = carry
@@ -243,10 +283,25 @@ def find_valid_initial_params(
         key, attempt_key = jax.random.split(key)
         return (tries + 1, key, *attempt(attempt_key))
 
-    key, first_key = jax.random.split(rng_key)
-    carry = (jnp.array(1), key, *attempt(first_key))
+    # The first attempt runs inside the loop too (from a NaN placeholder), so
+    # the model and its gradient are compiled once, not twice.
+    z, energy, grad = jax.tree_util.tree_map(
+        lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(attempt, rng_key)
+    )
+    carry = (jnp.array(0), rng_key, z, energy, grad)
     _, _, z, energy, grad = jax.lax.while_loop(keep_trying, try_again, carry)
     return ParamInfo(z, energy, grad), _is_finite_point(energy, grad)
+
+
+def raise_no_valid_initial_point(model, model_args, model_kwargs, z, max_tries):
+    """Raise the ValueError of a failed init search, naming the sites whose
+    log density or gradient is not finite at its last attempt ``z``."""
+    reason = _explain_invalid_point(model, model_args, model_kwargs or {}, z)
+    raise ValueError(
+        f"Cannot find a finite initial point for the model after {max_tries} "
+        f"tries: {reason}. Check the priors' parameters, the data (e.g. "
+        "observations outside a distribution's support) and init_strategy."
+    )
 
 
 def _explain_invalid_point(model, model_args, model_kwargs, z):
@@ -364,12 +419,7 @@ def find_initial_params(
         if is_batched:
             first_bad = int(np.argmin(np.asarray(is_valid).reshape(-1)))
             z = jax.tree_util.tree_map(lambda x: x[first_bad], z)
-        reason = _explain_invalid_point(model, model_args, model_kwargs, z)
-        raise ValueError(
-            f"Cannot find a finite initial point for the model after {max_tries} "
-            f"tries: {reason}. Check the priors' parameters, the data (e.g. "
-            "observations outside a distribution's support) and init_strategy."
-        )
+        raise_no_valid_initial_point(model, model_args, model_kwargs, z, max_tries)
     return param_info
 
 

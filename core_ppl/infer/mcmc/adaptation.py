@@ -94,24 +94,25 @@ def find_reasonable_step_size(
         h1 = -end.logdensity + metric.kinetic_energy(end.momentum)
         return jnp.where(jnp.isnan(h1), -jnp.inf, h0 - h1)
 
-    direction = jnp.where(
-        delta_energy(jax.random.fold_in(rng_key, 0), step_size) > log_target, 1, -1
-    )
-
+    # The first evaluation (i = 0) only sets the direction; one loop holds
+    # both so the momentum draw is compiled once.
     def keep_searching(carry):
-        i, eps, done = carry
+        i, eps, _, done = carry
         return ~done & (i < max_iterations) & (eps <= 1e7) & (eps > 0)
 
     def search_once(carry):
-        i, eps, _ = carry
+        i, eps, direction, _ = carry
         delta = delta_energy(jax.random.fold_in(rng_key, i), eps)
-        done = jnp.where(direction == 1, ~(delta > log_target), ~(delta < log_target))
+        direction = jnp.where(i == 0, jnp.where(delta > log_target, 1, -1), direction)
+        done = (i > 0) & jnp.where(
+            direction == 1, ~(delta > log_target), ~(delta < log_target)
+        )
         factor = jnp.where(direction == 1, 2.0, 0.5).astype(eps.dtype)
-        return i + 1, jnp.where(done, eps, eps * factor), done
+        eps = jnp.where(done | (i == 0), eps, eps * factor)
+        return i + 1, eps, direction, done
 
-    _, step_size, _ = jax.lax.while_loop(
-        keep_searching, search_once, (jnp.int32(1), step_size, jnp.zeros((), bool))
-    )
+    start = (jnp.int32(0), step_size, jnp.int32(0), jnp.zeros((), bool))
+    _, step_size, _, _ = jax.lax.while_loop(keep_searching, search_once, start)
     return step_size
 
 

@@ -31,6 +31,9 @@ class Metric(NamedTuple):
 
     sample_momentum : callable
         ``(rng_key, position) -> momentum`` drawn from ``N(0, M)``.
+    momentum_from_normal : callable
+        ``z -> momentum``: maps a standard normal vector to a draw from
+        ``N(0, M)`` (for callers that draw ``z`` together with other numbers).
     kinetic_energy : callable
         ``momentum -> p^T M^{-1} p / 2``.
     velocity : callable
@@ -43,6 +46,7 @@ class Metric(NamedTuple):
     """
 
     sample_momentum: Callable
+    momentum_from_normal: Callable
     kinetic_energy: Callable
     velocity: Callable
     is_turning: Callable
@@ -80,12 +84,18 @@ def gaussian_euclidean(inverse_mass_matrix: jax.Array) -> Metric:
     )
 
 
+def _standard_normal(rng_key, position):
+    return jax.random.normal(rng_key, jnp.shape(position), jnp.result_type(position))
+
+
 def _diagonal_metric(inverse_mass_matrix):
     mass_sqrt = jnp.sqrt(1.0 / inverse_mass_matrix)
 
-    def sample_momentum(rng_key, position):
-        z = jax.random.normal(rng_key, jnp.shape(position), jnp.result_type(position))
+    def momentum_from_normal(z):
         return z * mass_sqrt
+
+    def sample_momentum(rng_key, position):
+        return momentum_from_normal(_standard_normal(rng_key, position))
 
     def velocity(momentum):
         return inverse_mass_matrix * momentum
@@ -95,6 +105,7 @@ def _diagonal_metric(inverse_mass_matrix):
 
     return Metric(
         sample_momentum=sample_momentum,
+        momentum_from_normal=momentum_from_normal,
         kinetic_energy=kinetic_energy,
         velocity=velocity,
         is_turning=_is_turning,
@@ -106,9 +117,11 @@ def _dense_metric(inverse_mass_matrix):
     # without ever forming M.
     chol = jnp.linalg.cholesky(inverse_mass_matrix)
 
-    def sample_momentum(rng_key, position):
-        z = jax.random.normal(rng_key, jnp.shape(position), jnp.result_type(position))
+    def momentum_from_normal(z):
         return jsl.solve_triangular(chol, z, lower=True, trans="T")
+
+    def sample_momentum(rng_key, position):
+        return momentum_from_normal(_standard_normal(rng_key, position))
 
     def velocity(momentum):
         return inverse_mass_matrix @ momentum
@@ -118,6 +131,7 @@ def _dense_metric(inverse_mass_matrix):
 
     return Metric(
         sample_momentum=sample_momentum,
+        momentum_from_normal=momentum_from_normal,
         kinetic_energy=kinetic_energy,
         velocity=velocity,
         is_turning=_is_turning,

@@ -11,9 +11,13 @@ sampling inside subtrees. The tree is built iteratively
 adaptation is the mean of ``min(1, exp(H0 - H))`` over every leapfrog step
 taken (Stan's ``sum_metro_prob / n_leapfrog``).
 
-Random bits: ``momentum_key, tree_key = split(rng_key)``; the momentum is
-``metric.sample_momentum(momentum_key, position)`` and the tree's bits come
-from ``tree_key`` as documented in :mod:`~core_ppl.infer.mcmc.trajectory`.
+Random bits: :func:`draw_randomness` takes everything a transition may use
+(the momentum's standard normals and the tree's directions, biased-sampling
+uniforms and leaf Gumbels, see :mod:`~core_ppl.infer.mcmc.trajectory`) from
+ONE ``jax.random.uniform`` call. Each ``jax.random`` call site is a separate
+threefry loop costing about 0.2 s of XLA compile on CPU, so the number of
+call sites, not of numbers, is what matters; the ~2**max_depth extra
+uniforms cost microseconds per transition.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from core_ppl.infer.initialization import init_to_uniform
 from core_ppl.infer.mcmc.hmc import HMC, AlgorithmSpec, HMCState
 from core_ppl.infer.mcmc.integrators import IntegratorState, velocity_verlet
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
-from core_ppl.infer.mcmc.trajectory import expand
+from core_ppl.infer.mcmc.trajectory import expand, num_tree_uniforms, tree_randomness
 
-__all__ = ["NUTS", "NUTSInfo", "build_kernel"]
+__all__ = ["NUTS", "NUTSInfo", "build_kernel", "draw_randomness"]
 
 
 class NUTSInfo(NamedTuple):
@@ -58,6 +62,28 @@ class NUTSInfo(NamedTuple):
     num_integration_steps: jax.Array
     energy: jax.Array
     tree_depth: jax.Array
+
+
+def draw_randomness(rng_key, position, max_depth: int):
+    """``(standard_normal, TreeRandomness)`` of one transition, from one call.
+
+    The uniforms are drawn on ``(-1, 1)`` as ``jax.random.normal`` does, so
+    ``sqrt(2) erfinv(u)`` is its standard normal; the tree's share is mapped
+    to ``(0, 1)`` and kept off both ends (a leaf's Gumbel is
+    ``-log(-log(u))``).
+    """
+    dim, dtype = position.shape[0], position.dtype
+    uniform = jax.random.uniform(
+        rng_key,
+        (dim + num_tree_uniforms(max_depth),),
+        dtype,
+        minval=jnp.nextafter(jnp.asarray(-1.0, dtype), jnp.asarray(0.0, dtype)),
+        maxval=1.0,
+    )
+    normal = jnp.sqrt(jnp.asarray(2.0, dtype)) * jax.lax.erf_inv(uniform[:dim])
+    eps = jnp.finfo(dtype).eps
+    tree_uniform = jnp.clip(0.5 * (uniform[dim:] + 1.0), eps, 1.0 - eps)
+    return normal, tree_randomness(tree_uniform, max_depth)
 
 
 def build_kernel(integrator: Callable = velocity_verlet, divergence_threshold=1000.0):
@@ -89,8 +115,9 @@ def build_kernel(integrator: Callable = velocity_verlet, divergence_threshold=10
     ):
         metric = gaussian_euclidean(inverse_mass_matrix)
         integrate = integrator(logdensity_fn, metric)
-        momentum_key, tree_key = jax.random.split(rng_key)
-        momentum = metric.sample_momentum(momentum_key, state.position)
+        max_depth = int(max_num_doublings)
+        normal, randomness = draw_randomness(rng_key, state.position, max_depth)
+        momentum = metric.momentum_from_normal(normal)
         start = IntegratorState(
             position=state.position,
             momentum=momentum,
@@ -100,13 +127,13 @@ def build_kernel(integrator: Callable = velocity_verlet, divergence_threshold=10
         initial_energy = -state.logdensity + metric.kinetic_energy(momentum)
         step_size = jnp.asarray(step_size, initial_energy.dtype)
         result = expand(
-            tree_key,
+            randomness,
             start,
             initial_energy,
             step_size,
             integrate,
             metric,
-            int(max_num_doublings),
+            max_depth,
             float(divergence_threshold),
         )
         chosen = result.proposal.state

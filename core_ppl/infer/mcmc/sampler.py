@@ -40,9 +40,10 @@ from core_ppl.infer.mcmc import adaptation, hmc, nuts
 from core_ppl.infer.mcmc.integrators import velocity_verlet
 from core_ppl.infer.util import (
     constrain_fn,
-    find_initial_params,
+    find_valid_initial_params,
     merge_model_args,
     potential_energy,
+    raise_no_valid_initial_point,
     split_model_args,
 )
 
@@ -60,6 +61,8 @@ _COMMON_FIELDS = (
 
 # Incremented each time JAX traces the run (i.e. compiles it); read by tests.
 _TRACE_COUNT = {"run": 0}
+# Stan's number of attempts at a finite starting point.
+MAX_INIT_TRIES = 100
 
 
 class MCMCState(NamedTuple):
@@ -100,6 +103,10 @@ class RunConfig(NamedTuple):
     model_static : StaticArgs or None
         Non-array model arguments (see ``core_ppl.infer.util.split_model_args``).
     num_warmup, num_samples, thinning : int
+    init_strategy : callable or None
+        Set when the run itself searches the model's starting point (no
+        ``init_params`` and no ``post_warmup_state``). Searching inside the
+        run instead of in a program of its own saves one compilation.
     """
 
     spec: hmc.AlgorithmSpec
@@ -109,15 +116,29 @@ class RunConfig(NamedTuple):
     num_warmup: int
     num_samples: int
     thinning: int
+    init_strategy: Callable | None
 
 
 class _ChainInputs(NamedTuple):
-    """Traced per-chain inputs (leading chain axis)."""
+    """Traced per-chain inputs (leading chain axis).
+
+    ``position`` is None when the run searches the starting point;
+    ``inverse_mass_matrix`` is None for the identity (its size is only known
+    once the model is traced).
+    """
 
     rng_key: jax.Array
     position: Any
     step_size: jax.Array
-    inverse_mass_matrix: jax.Array
+    inverse_mass_matrix: jax.Array | None
+
+
+class _RunOutputs(NamedTuple):
+    samples: Any
+    fields: Any
+    last_state: MCMCState
+    initial_position: Any
+    init_is_valid: jax.Array
 
 
 class _SharedInputs(NamedTuple):
@@ -335,9 +356,14 @@ def _record(buffers, states, infos, step_size, slot):
     return positions, fields
 
 
-def _scan_iterations(config, transition, logdensity_fn, states, chains, shared, key):
+def _scan_iterations(
+    config, transition, logdensity_fn, states, chains, shared, iteration_keys
+):
     """Warmup and sampling as ONE scan, so the kernel is compiled once.
 
+    ``iteration_keys`` has shape ``(iterations, chains, 2, key)``: the
+    transition's and the restart's key of every iteration, split before the
+    loop in one call (each ``jax.random`` call site costs compile time).
     Kept draws are written into preallocated buffers (updated in place).
     """
     spec = config.spec
@@ -354,14 +380,11 @@ def _scan_iterations(config, transition, logdensity_fn, states, chains, shared, 
     schedule = _schedule(config)
     has_restarts = bool(schedule[0].any())
     total = config.num_warmup + config.num_samples
-    buffers = _draw_buffers(config, transition, states, warm, key)
+    buffers = _draw_buffers(config, transition, states, warm, iteration_keys[0, :, 0])
 
     def one_iteration(carry, xs):
         states, warm, buffers = carry
-        i, slot = xs[0], xs[-1]
-        step_keys = jax.vmap(jax.random.split)(
-            jax.vmap(jax.random.fold_in, (0, None))(key, i)
-        )
+        i, slot, step_keys = xs[0], xs[-2], xs[-1]
         if has_restarts:
             warm = _restart(warm, states, xs, step_keys[:, 1], restart, logdensity_fn)
         states, infos = _over_chains(transition)(
@@ -383,7 +406,11 @@ def _scan_iterations(config, transition, logdensity_fn, states, chains, shared, 
         _maybe_report(shared, i + 1, total)
         return (states, warm, buffers), None
 
-    xs = (jnp.arange(total),) + tuple(jnp.asarray(x) for x in schedule)
+    xs = (
+        (jnp.arange(total),)
+        + tuple(jnp.asarray(x) for x in schedule)
+        + (iteration_keys,)
+    )
     (states, warm, buffers), _ = jax.lax.scan(
         one_iteration, (states, warm, buffers), xs
     )
@@ -425,20 +452,83 @@ def _postprocess(config, model_arrays, unravel, positions):
     return jax.vmap(jax.vmap(constrain))(params)
 
 
+def _initial_positions(config, chains, model_arrays, init_keys):
+    """The chains' starting points: given, or found by the run itself with
+    Stan's retry loop (see ``core_ppl.infer.util.find_valid_initial_params``)."""
+    if config.init_strategy is None:
+        num_chains = chains.rng_key.shape[0]
+        return chains.position, jnp.ones((num_chains,), bool)
+    model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
+
+    def search(key):
+        param_info, is_valid = find_valid_initial_params(
+            key,
+            config.model,
+            model_args,
+            model_kwargs,
+            init_strategy=config.init_strategy,
+            max_tries=MAX_INIT_TRIES,
+        )
+        return param_info.z, is_valid
+
+    return _over_chains(search)(init_keys)
+
+
+def _check_tunables(config, chains, dim, dtype):
+    """Cast the step sizes, and build or check the inverse mass matrices,
+    now that the number of unconstrained parameters is known."""
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"parameters must be floating point, got dtype {dtype}")
+    num_chains = chains.rng_key.shape[0]
+    dense = config.spec.dense_mass
+    shape = (dim, dim) if dense else (dim,)
+    minv = chains.inverse_mass_matrix
+    if minv is None:
+        minv = jnp.eye(dim, dtype=dtype) if dense else jnp.ones(dim, dtype)
+        minv = jnp.broadcast_to(minv, (num_chains,) + shape)
+    elif minv.shape[1:] != shape:
+        raise ValueError(
+            f"inverse_mass_matrix must have shape {shape} for {dim} "
+            f"unconstrained parameters (dense_mass={dense}), got {minv.shape[1:]}"
+        )
+    return chains.step_size.astype(dtype), minv.astype(dtype)
+
+
 def _run_chains(
     config: RunConfig, chains: _ChainInputs, shared: _SharedInputs, model_arrays
 ):
-    """Warmup + sampling for a batch of chains (traced once per config/shapes)."""
+    """Init search, warmup and sampling for a batch of chains (traced once per
+    config and shapes)."""
     _TRACE_COUNT["run"] += 1
-    one_position = jax.tree.map(lambda x: x[0], chains.position)
-    _, unravel = ravel_pytree(one_position)
-    flat = jax.vmap(lambda z: ravel_pytree(z)[0])(chains.position)
+    total = config.num_warmup + config.num_samples
+    # Per chain, in one split: two keys per iteration, one to continue from
+    # and one for the init search.
+    keys = jax.vmap(lambda key: jax.random.split(key, (total + 2, 2)))(
+        chains.rng_key
+    )
+    position, init_is_valid = _initial_positions(
+        config, chains, model_arrays, keys[:, total + 1, 0]
+    )
+    one_position = jax.tree.map(lambda x: x[0], position)
+    one_flat, unravel = ravel_pytree(one_position)
+    flat = jax.vmap(lambda z: ravel_pytree(z)[0])(position)
+    step_size, inverse_mass_matrix = _check_tunables(
+        config, chains, one_flat.shape[0], one_flat.dtype
+    )
+    chains = chains._replace(
+        step_size=step_size, inverse_mass_matrix=inverse_mass_matrix
+    )
     logdensity_fn = _logdensity_fn(config, model_arrays, unravel)
     transition = _make_transition(config.spec, logdensity_fn, shared)
     states = _over_chains(hmc.init, (0, None))(flat, logdensity_fn)
-    keys = jax.vmap(jax.random.split)(chains.rng_key)
     states, step_size, inverse_mass_matrix, (positions, fields) = _scan_iterations(
-        config, transition, logdensity_fn, states, chains, shared, keys[:, 0]
+        config,
+        transition,
+        logdensity_fn,
+        states,
+        chains,
+        shared,
+        jnp.swapaxes(keys[:, :total], 0, 1),
     )
     last = MCMCState(
         z=jax.vmap(unravel)(states.position),
@@ -446,10 +536,10 @@ def _run_chains(
         z_grad=jax.vmap(unravel)(-states.logdensity_grad),
         step_size=step_size,
         inverse_mass_matrix=inverse_mass_matrix,
-        rng_key=keys[:, 1],
+        rng_key=keys[:, total, 0],
     )
     samples = _postprocess(config, model_arrays, unravel, positions)
-    return samples, fields, last
+    return _RunOutputs(samples, fields, last, position, init_is_valid)
 
 
 _run_jit = jax.jit(_run_chains, static_argnums=0)
@@ -467,8 +557,11 @@ def _chain_keys(rng_key, num_chains):
     if jnp.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
         rng_key = jax.random.key_data(rng_key)
     if rng_key.ndim == 1:
+        # One chain: no eager jax.random call, which would compile on a first fit.
         return (
-            rng_key[None] if num_chains == 1 else jax.random.split(rng_key, num_chains)
+            np.asarray(rng_key)[None]
+            if num_chains == 1
+            else jax.random.split(rng_key, num_chains)
         )
     if rng_key.ndim == 2 and rng_key.shape[0] == num_chains:
         return rng_key
@@ -608,10 +701,24 @@ class MCMC:
         config, chains, shared, model_arrays = self._prepare(
             rng_key, args, kwargs, init_params
         )
-        samples, fields, last = self._dispatch(config, chains, shared, model_arrays)
-        self._samples = samples
-        self._fields = fields
-        self._store_last_state(last)
+        outputs = self._dispatch(config, chains, shared, model_arrays)
+        if config.init_strategy is not None:
+            self._check_initial_positions(outputs, args, kwargs)
+        self._samples = outputs.samples
+        self._fields = outputs.fields
+        self._store_last_state(outputs.last_state)
+
+    def _check_initial_positions(self, outputs, args, kwargs):
+        """Raise, naming the offending sites, if a chain found no finite
+        starting point (its run is then meaningless)."""
+        is_valid = np.asarray(outputs.init_is_valid)
+        if is_valid.all():
+            return
+        first_bad = int(np.argmin(is_valid))
+        z = jax.tree.map(lambda x: x[first_bad], outputs.initial_position)
+        raise_no_valid_initial_point(
+            self.sampler.model, args, kwargs, z, MAX_INIT_TRIES
+        )
 
     def _check_extra_fields(self, extra_fields):
         if isinstance(extra_fields, str):
@@ -627,10 +734,9 @@ class MCMC:
         return tuple(extra_fields)
 
     def _prepare(self, rng_key, args, kwargs, init_params):
+        # Host-side values are NumPy arrays: eager JAX operations would each
+        # compile a small program on the first fit.
         sampler, num_chains = self.sampler, self.num_chains
-        keys = _chain_keys(rng_key, num_chains)
-        split = jax.vmap(jax.random.split)(keys)
-        init_keys, run_keys = split[:, 0], split[:, 1]
         model_arrays, model_static = [], None
         if sampler.model is not None:
             model_arrays, model_static = split_model_args(args, kwargs)
@@ -640,8 +746,8 @@ class MCMC:
                 "close the data over the potential function instead"
             )
         state = self.post_warmup_state
-        position = self._initial_position(init_keys, args, kwargs, init_params, state)
-        step_size, inverse_mass_matrix = self._initial_tunables(position, state)
+        position = self._initial_position(init_params, state)
+        step_size, inverse_mass_matrix = self._initial_tunables(state)
         trajectory_length, num_steps = sampler._num_steps_settings()
         dtype = step_size.dtype
         config = RunConfig(
@@ -652,17 +758,21 @@ class MCMC:
             num_warmup=0 if state is not None else self.num_warmup,
             num_samples=self.num_samples,
             thinning=self.thinning,
+            init_strategy=sampler.init_strategy if position is None else None,
         )
-        chains = _ChainInputs(run_keys, position, step_size, inverse_mass_matrix)
+        chains = _ChainInputs(
+            _chain_keys(rng_key, num_chains), position, step_size, inverse_mass_matrix
+        )
         shared = _SharedInputs(
-            target_accept_prob=jnp.asarray(sampler.target_accept_prob, dtype),
-            trajectory_length=jnp.asarray(trajectory_length, dtype),
-            num_steps=jnp.asarray(num_steps, jnp.int32),
-            progress_token=jnp.asarray(-1, jnp.int32),
+            target_accept_prob=np.asarray(sampler.target_accept_prob, dtype),
+            trajectory_length=np.asarray(trajectory_length, dtype),
+            num_steps=np.asarray(num_steps, np.int32),
+            progress_token=np.asarray(-1, np.int32),
         )
         return config, chains, shared, model_arrays
 
-    def _initial_position(self, init_keys, args, kwargs, init_params, state):
+    def _initial_position(self, init_params, state):
+        """Given starting points, or None for the run to search them."""
         num_chains = self.num_chains
         if state is not None:
             if not isinstance(state, MCMCState):
@@ -672,45 +782,23 @@ class MCMC:
             return _add_chain_axis(init_params, num_chains, "init_params")
         if self.sampler.model is None:
             raise ValueError("init_params is required when sampling a potential_fn")
-        param_info = find_initial_params(
-            init_keys,
-            self.sampler.model,
-            init_strategy=self.sampler.init_strategy,
-            model_args=args,
-            model_kwargs=kwargs,
-        )
-        return param_info.z
+        return None
 
-    def _initial_tunables(self, position, state):
+    def _initial_tunables(self, state):
+        """Step sizes and inverse mass matrices with a chain axis; the
+        matrices are None for the identity (built once the size is known)."""
         num_chains, sampler = self.num_chains, self.sampler
-        dim = sum(int(np.prod(x.shape[1:])) for x in jax.tree.leaves(position))
-        dtype = jnp.result_type(*jax.tree.leaves(position))
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(f"parameters must be floating point, got dtype {dtype}")
         if state is not None:
-            step_size = jnp.broadcast_to(
-                jnp.asarray(state.step_size, dtype), (num_chains,)
-            )
+            dtype = jnp.result_type(*jax.tree.leaves(state.z))
+            step_size = np.broadcast_to(np.asarray(state.step_size, dtype), (num_chains,))
             minv = jnp.asarray(state.inverse_mass_matrix, dtype)
-            minv = minv[None] if num_chains == 1 else minv
-            return step_size, minv
-        step_size = jnp.full((num_chains,), sampler.step_size, dtype)
-        shape = (dim, dim) if sampler.dense_mass else (dim,)
+            return step_size, (minv[None] if num_chains == 1 else minv)
+        dtype = jax.dtypes.canonicalize_dtype(np.float64)
+        step_size = np.full((num_chains,), sampler.step_size, dtype)
         if sampler.inverse_mass_matrix is None:
-            minv = (
-                jnp.eye(dim, dtype=dtype)
-                if sampler.dense_mass
-                else jnp.ones(dim, dtype)
-            )
-        else:
-            minv = jnp.asarray(sampler.inverse_mass_matrix, dtype)
-            if minv.shape != shape:
-                raise ValueError(
-                    f"inverse_mass_matrix must have shape {shape} for {dim} "
-                    f"unconstrained parameters (dense_mass={sampler.dense_mass}), "
-                    f"got {minv.shape}"
-                )
-        return step_size, jnp.broadcast_to(minv, (num_chains,) + shape)
+            return step_size, None
+        minv = np.asarray(sampler.inverse_mass_matrix, dtype)
+        return step_size, np.broadcast_to(minv, (num_chains,) + minv.shape)
 
     def _dispatch(self, config, chains, shared, model_arrays):
         method = self.chain_method

@@ -14,10 +14,12 @@ A NUTS transition grows a trajectory by repeated doubling (Hoffman & Gelman
   sampling, and :mod:`~core_ppl.infer.mcmc.termination` runs the U-turn checks
   of every recursive merge the leaf completes.
 
-Random bits: for doubling ``d`` the keys are
-``split(fold_in(tree_key, d), 3) = (direction, bias, leaves)`` and leaf ``n``
-of that subtree uses ``gumbel(fold_in(leaves_key, n))``; a reference
-recursion fed with the same bits makes the same decisions (see the tests).
+Random bits: a :class:`TreeRandomness` holds every number a transition may
+need, drawn up front (see :mod:`~core_ppl.infer.mcmc.nuts`). Doubling ``d`` uses
+``is_forward[d]`` and ``bias_uniform[d]``; leaf ``n`` of its subtree uses
+``leaf_uniform[2**d - 1 + n]`` as a Gumbel variate ``-log(-log(u))``. A
+reference recursion fed with the same numbers makes the same decisions (see
+the tests).
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ __all__ = [
     "ExpansionState",
     "SubtreeState",
     "Trajectory",
+    "TreeRandomness",
     "build_subtree",
-    "doubling_keys",
     "expand",
     "leaf_gumbel",
+    "num_tree_uniforms",
+    "tree_randomness",
 ]
 
 
@@ -124,15 +128,42 @@ class ExpansionState(NamedTuple):
     sum_accept_prob: jax.Array
 
 
-def doubling_keys(tree_key, depth):
-    """``(direction_key, bias_key, leaves_key)`` of doubling ``depth``."""
-    keys = jax.random.split(jax.random.fold_in(tree_key, depth), 3)
-    return keys[0], keys[1], keys[2]
+class TreeRandomness(NamedTuple):
+    """Every random number a transition of at most ``max_depth`` doublings uses.
+
+    is_forward : bool array, shape (max_depth,)
+        Direction of each doubling.
+    bias_uniform : array, shape (max_depth,)
+        Uniform of each doubling's biased progressive sampling.
+    leaf_uniform : array, shape (2**max_depth - 1,)
+        Uniforms in ``(0, 1)`` of all leaves: leaf ``n`` of doubling ``d`` at
+        ``2**d - 1 + n`` (see :func:`leaf_gumbel`).
+    """
+
+    is_forward: jax.Array
+    bias_uniform: jax.Array
+    leaf_uniform: jax.Array
 
 
-def leaf_gumbel(leaves_key, leaf_index, dtype):
-    """The Gumbel variate of leaf ``leaf_index`` of a subtree."""
-    return jax.random.gumbel(jax.random.fold_in(leaves_key, leaf_index), (), dtype)
+def num_tree_uniforms(max_depth: int) -> int:
+    """How many uniforms a :class:`TreeRandomness` for ``max_depth`` holds."""
+    return 2 * max_depth + 2**max_depth - 1
+
+
+def tree_randomness(uniform, max_depth: int) -> TreeRandomness:
+    """Split ``num_tree_uniforms(max_depth)`` uniforms in ``(0, 1)`` into a
+    :class:`TreeRandomness`."""
+    return TreeRandomness(
+        is_forward=uniform[:max_depth] < 0.5,
+        bias_uniform=uniform[max_depth : 2 * max_depth],
+        leaf_uniform=uniform[2 * max_depth :],
+    )
+
+
+def leaf_gumbel(randomness: TreeRandomness, depth, leaf_index):
+    """The Gumbel variate of leaf ``leaf_index`` of doubling ``depth``."""
+    uniform = randomness.leaf_uniform[jnp.left_shift(1, depth) - 1 + leaf_index]
+    return -jnp.log(-jnp.log(uniform))
 
 
 def _tree_where(pred, on_true, on_false):
@@ -172,7 +203,8 @@ def _add_leaf(
     integrate,
     step_size,
     metric,
-    leaves_key,
+    randomness,
+    depth,
     initial_energy,
     divergence_threshold,
 ):
@@ -182,7 +214,7 @@ def _add_leaf(
         state, metric, initial_energy, divergence_threshold
     )
     velocity = metric.velocity(state.momentum)
-    gumbel = leaf_gumbel(leaves_key, n, log_weight.dtype)
+    gumbel = leaf_gumbel(randomness, depth, n)
     leaf = proposal_lib.leaf_proposal(state, energy, log_weight, gumbel)
     uturn, is_turning = termination.update_and_check(
         subtree.uturn, n, state.momentum, velocity, metric.is_turning
@@ -206,7 +238,7 @@ def _add_leaf(
 
 
 def build_subtree(
-    leaves_key,
+    randomness: TreeRandomness,
     start: IntegratorState,
     depth,
     step_size,
@@ -236,7 +268,8 @@ def build_subtree(
             integrate,
             step_size,
             metric,
-            leaves_key,
+            randomness,
+            depth,
             initial_energy,
             divergence_threshold,
         )
@@ -291,18 +324,18 @@ def _is_turning_after_merge(trajectory, subtree, is_forward, metric):
     )
 
 
-def _double(state: ExpansionState, tree_key, build: Callable, metric: Metric):
-    direction_key, bias_key, leaves_key = doubling_keys(tree_key, state.depth)
-    is_forward = jax.random.bernoulli(direction_key)
+def _double(
+    state: ExpansionState, randomness: TreeRandomness, build: Callable, metric: Metric
+):
+    is_forward = randomness.is_forward[state.depth]
     trajectory = state.trajectory
     start = _tree_where(
         is_forward, trajectory.rightmost_state, trajectory.leftmost_state
     )
-    subtree = build(leaves_key, start, state.depth, is_forward)
+    subtree = build(start, state.depth, is_forward)
     is_valid = ~(subtree.is_turning | subtree.is_diverging)
-    uniform = jax.random.uniform(bias_key, (), state.sum_accept_prob.dtype)
     proposal = proposal_lib.biased_progressive_sampling(
-        uniform, state.proposal, subtree.proposal
+        randomness.bias_uniform[state.depth], state.proposal, subtree.proposal
     )
     merged = _merge_trajectory(trajectory, subtree, is_forward)
     is_turning = _is_turning_after_merge(trajectory, subtree, is_forward, metric)
@@ -319,7 +352,7 @@ def _double(state: ExpansionState, tree_key, build: Callable, metric: Metric):
 
 
 def expand(
-    tree_key,
+    randomness: TreeRandomness,
     initial_state: IntegratorState,
     initial_energy,
     step_size,
@@ -332,8 +365,9 @@ def expand(
 
     Parameters
     ----------
-    tree_key : PRNG key
-        Source of directions, biased-sampling uniforms and leaf Gumbels.
+    randomness : TreeRandomness
+        Directions, biased-sampling uniforms and leaf Gumbels, drawn for at
+        least ``max_depth`` doublings.
     initial_state : IntegratorState
         Starting point with its freshly drawn momentum.
     initial_energy : scalar
@@ -366,10 +400,10 @@ def expand(
         state=initial_state, energy=initial_energy, log_weight=zero, score=zero
     )
 
-    def build(leaves_key, start, depth, is_forward):
+    def build(start, depth, is_forward):
         signed_step_size = jnp.where(is_forward, step_size, -step_size)
         return build_subtree(
-            leaves_key,
+            randomness,
             start,
             depth,
             signed_step_size,
@@ -384,7 +418,7 @@ def expand(
         return (state.depth < max_depth) & ~state.is_turning & ~state.is_diverging
 
     def expand_once(state):
-        return _double(state, tree_key, build, metric)
+        return _double(state, randomness, build, metric)
 
     state = ExpansionState(
         trajectory=trajectory,

@@ -3,9 +3,9 @@
 The reference below is a plain transcription of Stan's recursive
 ``base_nuts::transition``/``build_tree`` (with the two extra U-turn checks
 across subtrees) in NumPy float64. It consumes the same random bits as the
-iterative kernel: the momentum, and per doubling ``d`` the direction bit, the
-biased-sampling uniform and the leaf Gumbels of
-``core_ppl.infer.mcmc.trajectory``. Multinomial sampling inside subtrees is a
+iterative kernel (``core_ppl.infer.mcmc.nuts.draw_randomness``): the
+momentum, and per doubling ``d`` the direction bit, the biased-sampling
+uniform and the leaf Gumbels of ``core_ppl.infer.mcmc.trajectory``. Multinomial sampling inside subtrees is a
 Gumbel-max draw, so merging halves recursively or leaves one at a time picks
 the same point: every decision must agree exactly.
 """
@@ -24,15 +24,13 @@ MAX_DEPTH = 8
 # --- recursive reference ---------------------------------------------------
 
 
-@jax.jit
-def _random_bits(tree_key, depth):
-    """The bits the kernel uses at doubling ``depth`` (all possible leaves)."""
-    direction_key, bias_key, leaves_key = trajectory.doubling_keys(tree_key, depth)
-    gumbels = jax.vmap(lambda n: trajectory.leaf_gumbel(leaves_key, n, jnp.float64))(
-        jnp.arange(2**MAX_DEPTH)
+def _random_bits(randomness, depth):
+    """The numbers the kernel uses at doubling ``depth``: direction, biased
+    sampling uniform, and the Gumbels of the subtree's ``2**depth`` leaves."""
+    gumbels = jax.vmap(lambda n: trajectory.leaf_gumbel(randomness, depth, n))(
+        jnp.arange(2**depth)
     )
-    uniform = jax.random.uniform(bias_key, (), jnp.float64)
-    return jax.random.bernoulli(direction_key), uniform, gumbels
+    return randomness.is_forward[depth], randomness.bias_uniform[depth], gumbels
 
 
 class _Reference:
@@ -116,7 +114,7 @@ class _Reference:
             )
         )
 
-    def transition(self, tree_key, q0, p0):
+    def transition(self, randomness, q0, p0):
         h0 = self.hamiltonian(q0, p0)
         v0 = self.velocity(p0)
         # Time-ordered ends: (q, p, v) at the left (backward) and right ends.
@@ -124,7 +122,7 @@ class _Reference:
         rho, log_w, sample, depth, turning = p0, 0.0, q0, 0, False
         while depth < MAX_DEPTH:
             forward, uniform, gumbels = (
-                np.asarray(x) for x in _random_bits(tree_key, depth)
+                np.asarray(x) for x in _random_bits(randomness, depth)
             )
             start = right if forward else left
             z = [start[0], start[1]]
@@ -226,11 +224,11 @@ def _compare_one_transition(jitted_kernel, target, step_size, seed):
         step_size,
         jnp.asarray(inverse_mass_matrix),
     )
-    momentum_key, tree_key = jax.random.split(rng_key)
+    normal, randomness = nuts.draw_randomness(rng_key, jnp.asarray(q0), MAX_DEPTH)
     metric = gaussian_euclidean(jnp.asarray(inverse_mass_matrix))
-    p0 = np.asarray(metric.sample_momentum(momentum_key, jnp.asarray(q0)))
+    p0 = np.asarray(metric.momentum_from_normal(normal))
     ref = _Reference(precision, inverse_mass_matrix, step_size).transition(
-        tree_key, q0, p0
+        randomness, q0, p0
     )
     assert int(info.tree_depth) == ref["depth"]
     assert int(info.num_integration_steps) == ref["n_leapfrog"]
