@@ -225,6 +225,50 @@ def _uniform_radius(init_strategy):
     return None
 
 
+# Fractional part of the golden ratio: successive multiples are spread evenly
+# over [0, 1) (a Weyl sequence).
+_GOLDEN = 0.6180339887498949
+
+
+def _attempt_fn(rng_key, model, model_args, model_kwargs, init_strategy):
+    """``attempt(tries) -> (z, potential, grad)`` of the ``tries``-th candidate."""
+    radius = _uniform_radius(init_strategy)
+    if radius is None:
+
+        def attempt(tries):
+            key = jax.random.fold_in(rng_key, tries)
+            return _init_attempt(key, model, model_args, model_kwargs, init_strategy)
+
+        return attempt
+
+    # init_to_uniform: every unconstrained coordinate ~ U(-radius, radius).
+    # One draw of the flat vector, shifted by a Weyl sequence for each retry,
+    # keeps every attempt uniform on the box and distinct from the others
+    # (retries need new points, not independent ones) with one random call
+    # site instead of a seed split and a draw per sample site and attempt;
+    # each call site is a threefry loop that costs compile time.
+    z_shapes = jax.eval_shape(
+        lambda key: _init_attempt(key, model, model_args, model_kwargs, init_strategy)[
+            0
+        ],
+        rng_key,
+    )
+    zeros, unravel = jax.flatten_util.ravel_pytree(
+        jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), z_shapes)
+    )
+    base = jax.random.uniform(rng_key, zeros.shape, zeros.dtype)
+    energy_and_grad = jax.value_and_grad(
+        partial(potential_energy, model, model_args, model_kwargs)
+    )
+
+    def attempt(tries):
+        uniform = jnp.mod(base + tries * _GOLDEN, 1.0)
+        z = unravel(radius * (2.0 * uniform - 1.0))
+        return (z, *energy_and_grad(z))
+
+    return attempt
+
+
 def _is_finite_point(energy, grad):
     leaves = [energy] + jax.tree_util.tree_leaves(grad)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
@@ -243,53 +287,24 @@ def find_valid_initial_params(
     is_valid : bool array, shape ()
     """
 
-    radius = _uniform_radius(init_strategy)
-    if radius is None:
-
-        def attempt(key):
-            return _init_attempt(key, model, model_args, model_kwargs, init_strategy)
-
-    else:
-        # init_to_uniform draws every unconstrained coordinate from
-        # U(-radius, radius): one draw for the flat vector is the same law,
-        # and one random call site instead of a seed split and a draw per
-        # sample site keeps the compiled search small.
-        z_shapes = jax.eval_shape(
-            lambda key: _init_attempt(
-                key, model, model_args, model_kwargs, init_strategy
-            )[0],
-            rng_key,
-        )
-        flat_shape, unravel = jax.flatten_util.ravel_pytree(
-            jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), z_shapes)
-        )
-        energy_and_grad = jax.value_and_grad(
-            partial(potential_energy, model, model_args, model_kwargs)
-        )
-
-        def attempt(key):
-            flat = jax.random.uniform(
-                key, flat_shape.shape, flat_shape.dtype, -radius, radius
-            )
-            z = unravel(flat)
-            return (z, *energy_and_grad(z))
+    attempt = _attempt_fn(rng_key, model, model_args, model_kwargs, init_strategy)
 
     def keep_trying(carry):
-        tries, _, _, energy, grad = carry
+        tries, _, energy, grad = carry
         return (tries < max_tries) & ~_is_finite_point(energy, grad)
 
     def try_again(carry):
-        tries, key, _, _, _ = carry
-        key, attempt_key = jax.random.split(key)
-        return (tries + 1, key, *attempt(attempt_key))
+        tries = carry[0]
+        return (tries + 1, *attempt(tries))
 
     # The first attempt runs inside the loop too (from a NaN placeholder), so
     # the model and its gradient are compiled once, not twice.
     z, energy, grad = jax.tree_util.tree_map(
-        lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(attempt, rng_key)
+        lambda s: jnp.full(s.shape, jnp.nan, s.dtype),
+        jax.eval_shape(attempt, jnp.int32(0)),
     )
-    carry = (jnp.array(0), rng_key, z, energy, grad)
-    _, _, z, energy, grad = jax.lax.while_loop(keep_trying, try_again, carry)
+    carry = (jnp.int32(0), z, energy, grad)
+    _, z, energy, grad = jax.lax.while_loop(keep_trying, try_again, carry)
     return ParamInfo(z, energy, grad), _is_finite_point(energy, grad)
 
 

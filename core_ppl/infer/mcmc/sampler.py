@@ -454,14 +454,18 @@ def _postprocess(config, model_arrays, unravel, positions):
 
 def _initial_positions(config, chains, model_arrays, init_keys):
     """The chains' starting points: given, or found by the run itself with
-    Stan's retry loop (see ``core_ppl.infer.util.find_valid_initial_params``)."""
+    Stan's retry loop (see ``core_ppl.infer.util.find_valid_initial_params``).
+
+    Returns ``(position, is_valid, param_info)``; ``param_info`` (potential
+    and gradient at the found points) is None for given points.
+    """
     if config.init_strategy is None:
         num_chains = chains.rng_key.shape[0]
-        return chains.position, jnp.ones((num_chains,), bool)
+        return chains.position, jnp.ones((num_chains,), bool), None
     model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
 
     def search(key):
-        param_info, is_valid = find_valid_initial_params(
+        return find_valid_initial_params(
             key,
             config.model,
             model_args,
@@ -469,9 +473,9 @@ def _initial_positions(config, chains, model_arrays, init_keys):
             init_strategy=config.init_strategy,
             max_tries=MAX_INIT_TRIES,
         )
-        return param_info.z, is_valid
 
-    return _over_chains(search)(init_keys)
+    param_info, is_valid = _over_chains(search)(init_keys)
+    return param_info.z, is_valid, param_info
 
 
 def _check_tunables(config, chains, dim, dtype):
@@ -506,7 +510,7 @@ def _run_chains(
     keys = jax.vmap(lambda key: jax.random.split(key, (total + 2, 2)))(
         chains.rng_key
     )
-    position, init_is_valid = _initial_positions(
+    position, init_is_valid, param_info = _initial_positions(
         config, chains, model_arrays, keys[:, total + 1, 0]
     )
     one_position = jax.tree.map(lambda x: x[0], position)
@@ -520,7 +524,14 @@ def _run_chains(
     )
     logdensity_fn = _logdensity_fn(config, model_arrays, unravel)
     transition = _make_transition(config.spec, logdensity_fn, shared)
-    states = _over_chains(hmc.init, (0, None))(flat, logdensity_fn)
+    if param_info is None:
+        states = _over_chains(hmc.init, (0, None))(flat, logdensity_fn)
+    else:  # the search already evaluated the potential and its gradient
+        states = hmc.HMCState(
+            position=flat,
+            logdensity=-param_info.potential_energy,
+            logdensity_grad=-jax.vmap(lambda g: ravel_pytree(g)[0])(param_info.z_grad),
+        )
     states, step_size, inverse_mass_matrix, (positions, fields) = _scan_iterations(
         config,
         transition,
