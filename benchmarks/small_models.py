@@ -24,6 +24,10 @@ Usage::
 """
 
 import argparse
+import importlib.util
+import json
+import subprocess
+import sys
 import time
 from typing import NamedTuple
 
@@ -196,36 +200,68 @@ def _print(name, result):
         print(f"  {key:>18}: {value:,.2f}")
 
 
+def run_one(library, name, budget):
+    """One (library, model) benchmark; meant for a fresh process."""
+    model, data = datasets()[name]
+    if library == "core_ppl":
+        return benchmark(MCMC, NUTS, model, data, *budget)
+    import numpyro.infer
+
+    model = numpyro_models()[name]
+    return benchmark(numpyro.infer.MCMC, numpyro.infer.NUTS, model, data, *budget)
+
+
+def _in_fresh_process(library, name, args):
+    """Run :func:`run_one` in a new interpreter, so that nothing compiled for
+    an earlier model or library is reused by this one's first fit."""
+    command = [
+        sys.executable,
+        __file__,
+        f"--only={library}:{name}",
+        f"--warmup={args.warmup}",
+        f"--samples={args.samples}",
+        f"--chains={args.chains}",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--chains", type=int, default=1)
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # LIBRARY:MODEL
     args = parser.parse_args()
+    budget = (args.warmup, args.samples, args.chains)
+    if args.only:
+        print(json.dumps(run_one(*args.only.split(":"), budget)))
+        return
     print(
         f"device {jax.devices()[0]}, {args.chains} chain(s), "
-        f"{args.warmup} warmup + {args.samples} draws"
+        f"{args.warmup} warmup + {args.samples} draws; each first fit in a "
+        "fresh process"
     )
-    budget = (args.warmup, args.samples, args.chains)
-    ours = {}
-    for name, (model, data) in datasets().items():
-        ours[name] = benchmark(MCMC, NUTS, model, data, *budget)
-        _print(name, ours[name])
-    try:
-        import numpyro.infer
-    except ImportError:
+    libraries = ["core_ppl"]
+    if importlib.util.find_spec("numpyro") is not None:
+        import numpyro
+
+        libraries.append("numpyro")
+        print(f"numpyro {numpyro.__version__}: same models, data and budget")
+    else:
         print("numpyro is not importable: no comparison (it is never a dependency)")
-        return
-    print(f"numpyro {numpyro.__version__}, same models, same data, same budget")
-    for name, model in numpyro_models().items():
-        data = datasets()[name][1]
-        theirs = benchmark(numpyro.infer.MCMC, numpyro.infer.NUTS, model, data, *budget)
-        _print(f"{name} (numpyro)", theirs)
-        print(
-            f"  ratios ours/numpyro: compile {ours[name]['compile_s'] / theirs['compile_s']:.2f}"
-            f" (target <= 0.5), first fit {ours[name]['first_fit_s'] / theirs['first_fit_s']:.2f},"
-            f" ESS/s {ours[name]['ess_per_s'] / theirs['ess_per_s']:.2f} (target >= 1.5)"
-        )
+    for name in datasets():
+        results = {lib: _in_fresh_process(lib, name, args) for lib in libraries}
+        for lib, result in results.items():
+            _print(f"{name} ({lib})", result)
+        if "numpyro" in results:
+            ours, theirs = results["core_ppl"], results["numpyro"]
+            print(
+                f"  ours/numpyro: compile {ours['compile_s'] / theirs['compile_s']:.2f}"
+                " (target <= 0.5), first fit "
+                f"{ours['first_fit_s'] / theirs['first_fit_s']:.2f}, ESS/s "
+                f"{ours['ess_per_s'] / theirs['ess_per_s']:.2f} (target >= 1.5)"
+            )
 
 
 if __name__ == "__main__":
