@@ -37,6 +37,7 @@ __all__ = [
     "adam",
     "apply_updates",
     "chain",
+    "clip",
     "clip_by_global_norm",
     "scale_by_adam",
     "scale_by_learning_rate",
@@ -175,6 +176,21 @@ def clip_by_global_norm(max_norm):
     return GradientTransformation(lambda params: EmptyState(), update)
 
 
+def clip(max_delta):
+    """Clip every gradient element to ``[-max_delta, max_delta]``.
+
+    Unlike :func:`clip_by_global_norm` this can change the gradient's
+    direction; it is the clipping of NumPyro's and Pyro's ``ClippedAdam``,
+    which bounds each coordinate's step independently of the others.
+    """
+    _check_positive("max_delta", max_delta)
+
+    def update(updates, state, params=None):
+        return _tree_map(lambda u: jnp.clip(u, -max_delta, max_delta), updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
 def chain(*transformations):
     """Compose transformations, applying them left to right.
 
@@ -292,27 +308,48 @@ class Adam(_Optimizer):
         self.transformation = adam(step_size, b1, b2, eps)
 
 
+def _decayed(step_size, lrd):
+    """The schedule ``step_size(t) * lrd ** t`` (Pyro's ``ClippedAdam`` decay)."""
+    _check_positive("learning_rate", step_size)
+    if not float(lrd) > 0:
+        raise ValueError(f"lrd must be positive, got {lrd!r}")
+    base = step_size if callable(step_size) else (lambda count: step_size)
+
+    def schedule(count):
+        return base(count) * lrd ** jnp.asarray(count, jnp.result_type(float))
+
+    return schedule
+
+
 class ClippedAdam(_Optimizer):
-    """Adam on gradients whose global L2 norm is clipped to ``clip_norm``.
+    """Adam on gradients clipped elementwise to ``[-clip_norm, clip_norm]``.
 
     Parameters
     ----------
     step_size : float or callable
         Learning rate, or a schedule of the step count.
-    clip_norm : float, default=10.0
-        Largest global gradient norm passed on to Adam.
     b1, b2, eps : float
         As in :class:`Adam`.
+    clip_norm : float, default=10.0
+        Each gradient element is clipped to ``[-clip_norm, clip_norm]`` before
+        Adam's moment updates (NumPyro's ``ClippedAdam``); the name is
+        NumPyro's, although no norm is taken.
+    lrd : float, optional
+        Learning-rate decay: step ``t`` (from 0) uses ``step_size * lrd ** t``,
+        as Pyro's ``ClippedAdam`` does. ``None`` (default) means no decay.
 
     Notes
     -----
-    NumPyro's ``ClippedAdam`` clips each gradient element to
-    ``[-clip_norm, clip_norm]``; clipping the global norm instead keeps the
-    gradient's direction, and coincides with it whenever no clipping occurs.
+    Elementwise clipping bounds each coordinate's contribution to Adam's
+    moments, so one outlying gradient (common with single-particle ELBO
+    estimates) cannot dominate them; :func:`clip_by_global_norm` is the
+    direction-preserving alternative, available through :func:`chain`.
     """
 
-    def __init__(self, step_size, clip_norm=10.0, b1=0.9, b2=0.999, eps=1e-8):
-        self._config = (step_size, clip_norm, b1, b2, eps)
-        self.transformation = chain(
-            clip_by_global_norm(clip_norm), adam(step_size, b1, b2, eps)
-        )
+    def __init__(
+        self, step_size, b1=0.9, b2=0.999, eps=1e-8, *, clip_norm=10.0, lrd=None
+    ):
+        _check_positive("clip_norm", clip_norm)
+        self._config = (step_size, b1, b2, eps, clip_norm, lrd)
+        schedule = step_size if lrd is None else _decayed(step_size, lrd)
+        self.transformation = chain(clip(clip_norm), adam(schedule, b1, b2, eps))

@@ -9,10 +9,12 @@ value, ``sample`` returns ``obs`` or raises asking for a random key.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from core_ppl.runtime import Messenger, apply_stack
 
@@ -178,6 +180,50 @@ class CondIndepStackFrame(NamedTuple):
     subsample_size: int
 
 
+def _draws_for_distinct(size, subsample_size):
+    """How many iid uniform draws from ``range(size)`` almost surely contain
+    ``subsample_size`` distinct values.
+
+    The number of draws needed is a sum of independent geometric variables
+    (the coupon collector), with mean ``sum_i n / (n - i)`` and variance
+    ``sum_i i n / (n - i)^2`` over ``i < subsample_size``; mean + 8 sd + 16 is
+    exceeded with negligible probability (and a shortfall is redrawn anyway).
+    """
+    i = np.arange(subsample_size, dtype=np.float64)
+    mean = np.sum(size / (size - i))
+    sd = np.sqrt(np.sum(i * size / (size - i) ** 2))
+    return int(np.ceil(mean + 8.0 * sd)) + 16
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _distinct_uniform_indices(rng_key, size, subsample_size, num_draws):
+    """The first ``subsample_size`` distinct values of iid uniform draws from
+    ``range(size)``: a uniform ordered sample without replacement.
+
+    Each new distinct value of an iid stream is uniform over the values not
+    yet seen (sequential sampling without replacement), so no permutation of
+    ``range(size)`` is needed: the cost is ``O(num_draws log num_draws)``,
+    independent of ``size``. Blocks of ``num_draws`` with too few distinct
+    values are redrawn; the shortfall event is invariant under relabelling
+    ``range(size)``, so rejecting it keeps the sample uniform. Jitted so that
+    eager (unjitted) model runs reuse one compiled loop per shape.
+    """
+
+    def draw(carry):
+        key, _, _ = carry
+        key, subkey = jax.random.split(key)
+        values = jax.random.randint(subkey, (num_draws,), 0, size, jnp.int32)
+        order = jnp.argsort(values, stable=True)
+        ranked = values[order]
+        is_new = jnp.concatenate([jnp.ones(1, bool), ranked[1:] != ranked[:-1]])
+        first = jnp.zeros(num_draws, bool).at[order].set(is_new)
+        (where,) = jnp.nonzero(first, size=subsample_size, fill_value=0)
+        return key, values[where], jnp.sum(first) >= subsample_size
+
+    init = (rng_key, jnp.zeros(subsample_size, jnp.int32), jnp.array(False))
+    return jax.lax.while_loop(lambda carry: ~carry[2], draw, init)[1]
+
+
 def _subsample_indices(size, subsample_size, rng_key=None):
     if subsample_size == size:
         return jnp.arange(size)
@@ -186,6 +232,11 @@ def _subsample_indices(size, subsample_size, rng_key=None):
             "plate with subsample_size < size needs a random key: run the model "
             "under core_ppl.handlers.seed"
         )
+    num_draws = _draws_for_distinct(size, subsample_size)
+    if num_draws < size // 4:
+        # Mini-batches much smaller than the data: cost independent of size
+        # (top_k of size uniforms took ~25 ms per step at size = 581,012).
+        return _distinct_uniform_indices(rng_key, size, subsample_size, num_draws)
     # The indices of the k largest of n uniforms are a uniform draw without
     # replacement, in O(n log k) rather than the O(n log n) of a permutation.
     return jax.lax.top_k(jax.random.uniform(rng_key, (size,)), subsample_size)[1]

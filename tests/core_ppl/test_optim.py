@@ -12,6 +12,7 @@ from core_ppl.optim import (
     adam,
     apply_updates,
     chain,
+    clip,
     clip_by_global_norm,
     sgd,
 )
@@ -83,13 +84,38 @@ def test_clip_by_global_norm(grads):
         np.testing.assert_array_equal(got, want)
 
 
-def test_chain_and_clipped_adam_agree(tree, grads):
-    transform = chain(clip_by_global_norm(0.5), adam(0.1))
-    updates, _ = transform.update(grads, transform.init(tree), tree)
-    opt = ClippedAdam(0.1, clip_norm=0.5)
-    state = opt.update(grads, opt.init(tree))
-    for got, want in zip(leaves(state.params), leaves(apply_updates(tree, updates))):
-        np.testing.assert_allclose(got, want, rtol=1e-6)
+def test_clip_is_elementwise(grads):
+    clipped, _ = clip(0.75).update(grads, ())
+    expected = [np.array([0.5, 0.75]), np.array(-0.75)]
+    for got, want in zip(leaves(clipped), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_clipped_adam_clips_each_element_and_decays_by_hand(tree, grads):
+    lr, b1, b2, eps, clip_norm, lrd = 0.1, 0.8, 0.9, 1e-8, 0.75, 0.5
+    opt = ClippedAdam(lr, b1, b2, eps, clip_norm=clip_norm, lrd=lrd)
+    grads2 = jax.tree_util.tree_map(lambda g: -3.0 * g, grads)
+    state = opt.update(grads2, opt.update(grads, opt.init(tree)))
+    # NumPyro's ClippedAdam: clip each element to [-clip_norm, clip_norm], then
+    # Kingma and Ba (2015), Algorithm 1; step t (from 0) uses lr * lrd**t.
+    # grads (0.5, 1.0, -2.0) clip to (0.5, 0.75, -0.75): only the first keeps
+    # its value, so global-norm clipping (which rescales all three) differs.
+    for i, (p, g1, g2) in enumerate(zip(leaves(tree), leaves(grads), leaves(grads2))):
+        g1, g2 = np.clip(g1, -clip_norm, clip_norm), np.clip(g2, -clip_norm, clip_norm)
+        m, v = (1 - b1) * g1, (1 - b2) * g1**2
+        p = p - lr * (m / (1 - b1)) / (np.sqrt(v / (1 - b2)) + eps)
+        m, v = b1 * m + (1 - b1) * g2, b2 * v + (1 - b2) * g2**2
+        p = p - lr * lrd * (m / (1 - b1**2)) / (np.sqrt(v / (1 - b2**2)) + eps)
+        np.testing.assert_allclose(leaves(opt.get_params(state))[i], p, rtol=1e-5)
+
+
+def test_clipped_adam_without_clipping_is_adam(tree, grads):
+    clipped = ClippedAdam(0.1, clip_norm=100.0)
+    plain = Adam(0.1)
+    got = clipped.update(grads, clipped.init(tree)).params
+    want = plain.update(grads, plain.init(tree)).params
+    for a, b in zip(leaves(got), leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +143,7 @@ def test_equality_and_hash_follow_settings():
     assert hash(Adam(0.1)) == hash(Adam(0.1))
     assert Adam(0.1) != Adam(0.2)
     assert Adam(0.1) != SGD(0.1)
+    assert ClippedAdam(0.1, lrd=0.99) != ClippedAdam(0.1)
 
 
 def test_bad_settings_raise():
@@ -126,6 +153,10 @@ def test_bad_settings_raise():
         Adam(0.1, b1=1.0)
     with pytest.raises(ValueError, match="max_norm"):
         clip_by_global_norm(0.0)
+    with pytest.raises(ValueError, match="clip_norm"):
+        ClippedAdam(0.1, clip_norm=0.0)
+    with pytest.raises(ValueError, match="lrd"):
+        ClippedAdam(0.1, lrd=0.0)
 
 
 def test_keeps_dtype_and_does_not_mutate(tree, grads):

@@ -9,7 +9,8 @@ from scipy import special
 import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl.distributions import constraints
-from core_ppl.infer import SVI, Trace_ELBO
+from core_ppl.diagnostics import effective_sample_size
+from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
 from core_ppl.optim import Adam
 
@@ -140,14 +141,13 @@ def test_no_recompilation_for_new_data_of_the_same_shape():
     assert float(second.params["mu_auto_loc"]) > float(first.params["mu_auto_loc"])
 
 
-# --- logistic regression against an importance-sampling reference --------------------
+# --- logistic regression against a long NUTS run -------------------------------------
 
 RNG = np.random.default_rng(0)
 N_OBS, N_FEAT = 200, 3
-X = RNG.normal(size=(N_OBS, N_FEAT))
+X = RNG.normal(size=(N_OBS, N_FEAT)).astype(np.float32)
 Y_BIN = RNG.random(N_OBS) < special.expit(X @ np.array([1.0, -0.5, 0.25]) - 0.3)
-Y_BIN = Y_BIN.astype(np.float64)
-PRIOR_SD = np.array([2.0, 1.0, 1.0, 1.0])  # intercept, then coefficients
+Y_BIN = Y_BIN.astype(np.float32)
 
 
 def logistic_model(x, y):
@@ -157,46 +157,35 @@ def logistic_model(x, y):
         ppl.sample("y", dist.Bernoulli(logits=x @ w + b), obs=y)
 
 
-def log_posterior(theta):
-    """Unnormalised log posterior of theta = (b, w), batched over rows."""
-    z = np.hstack([np.ones((N_OBS, 1)), X])
-    logits = theta @ z.T
-    log_lik = (Y_BIN * logits - np.logaddexp(0.0, logits)).sum(-1)
-    return log_lik - 0.5 * ((theta / PRIOR_SD) ** 2).sum(-1)
+def stacked(draws):
+    """(b, w_1, ..., w_d) along the last axis."""
+    return np.concatenate([np.asarray(draws["b"])[..., None], draws["w"]], axis=-1)
 
 
-def importance_sampling_reference(num_draws=50_000, df=5):
-    """Posterior mean and sd by self-normalised importance sampling.
-
-    The proposal is a multivariate t (df=5) at the mode with the inverse
-    Hessian as scale (Laplace + IS); its heavier tails keep the weights
-    bounded. Returns the mean, the sd and the effective sample size.
-    """
-    z = np.hstack([np.ones((N_OBS, 1)), X])
-    theta = np.zeros(N_FEAT + 1)
-    for _ in range(30):  # Newton's method for the mode
-        p = special.expit(z @ theta)
-        grad = z.T @ (Y_BIN - p) - theta / PRIOR_SD**2
-        hess = z.T @ (z * (p * (1 - p))[:, None]) + np.diag(1 / PRIOR_SD**2)
-        theta = theta + np.linalg.solve(hess, grad)
-    chol = np.linalg.cholesky(np.linalg.inv(hess))
-    rng = np.random.default_rng(1)
-    normal = rng.standard_normal((num_draws, N_FEAT + 1))
-    radius = np.sqrt(rng.chisquare(df, num_draws) / df)
-    draws = theta + (normal @ chol.T) / radius[:, None]
-    maha = (np.linalg.solve(chol, (draws - theta).T) ** 2).sum(0)
-    log_proposal = -0.5 * (df + N_FEAT + 1) * np.log1p(maha / df)
-    log_w = log_posterior(draws) - log_proposal
-    w = np.exp(log_w - log_w.max())
-    w /= w.sum()
-    mean = w @ draws
-    sd = np.sqrt(w @ (draws - mean) ** 2)
-    return mean, sd, 1.0 / (w**2).sum()
+def nuts_reference():
+    """Posterior draws of (b, w), shaped (chains, draws, 4), from 2 x 2000 NUTS."""
+    mcmc = MCMC(
+        NUTS(logistic_model),
+        num_warmup=500,
+        num_samples=2000,
+        num_chains=2,
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.PRNGKey(2), jnp.asarray(X), jnp.asarray(Y_BIN))
+    return stacked(jax.tree.map(np.asarray, mcmc.get_samples(group_by_chain=True)))
 
 
-def test_logistic_regression_matches_importance_sampling_reference():
-    mean, sd, ess = importance_sampling_reference()
-    assert ess > 20_000  # IS error on the mean < 0.01 sd
+def test_logistic_regression_matches_long_nuts_run():
+    draws = nuts_reference()
+    mean, sd = draws.mean((0, 1)), draws.std((0, 1))
+    # NUTS Monte Carlo error of the mean is sd / sqrt(ESS). On this well-
+    # conditioned 4-d posterior the ESS is in the thousands (about 4000 of the
+    # 4000 draws), i.e. an error of ~0.016 sd; requiring ESS > 1000 bounds it by
+    # 0.032 sd, so even a 4-standard-error excursion (0.13 sd) of the reference
+    # leaves room under the 0.25 sd tolerance for SVI's own (mean-field) error.
+    ess = effective_sample_size(draws)
+    np.testing.assert_array_less(1000.0, ess)
+    np.testing.assert_array_less(sd / np.sqrt(ess), 0.032 * sd)
     guide = AutoNormal(logistic_model)
     num_steps = 2000
     svi = SVI(
@@ -208,12 +197,12 @@ def test_logistic_regression_matches_importance_sampling_reference():
     result = svi.run(
         jax.random.PRNGKey(0),
         num_steps,
-        jnp.asarray(X, jnp.float32),
-        jnp.asarray(Y_BIN, jnp.float32),
+        jnp.asarray(X),
+        jnp.asarray(Y_BIN),
         progress_bar=False,
     )
-    median = guide.median(result.params)
-    estimate = np.concatenate([np.atleast_1d(median["b"]), median["w"]])
+    # Every latent is unconstrained, so AutoNormal's median is its mean.
+    estimate = stacked(guide.median(result.params))
     np.testing.assert_array_less(np.abs(estimate - mean), 0.25 * sd)
 
 
