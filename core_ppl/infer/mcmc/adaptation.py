@@ -41,6 +41,8 @@ __all__ = [
 
 # --- step-size heuristic -----------------------------------------------------
 
+_NUM_HEURISTIC_MOMENTA = 16
+
 
 def find_reasonable_step_size(
     rng_key,
@@ -84,8 +86,17 @@ def find_reasonable_step_size(
     log_target = jnp.log(target)
     step_size = jnp.asarray(step_size, state.logdensity.dtype)
 
-    def delta_energy(key, eps):
-        momentum = metric.sample_momentum(key, state.position)
+    # Stan draws a fresh momentum at every iteration. Drawing 16 at once (and
+    # cycling through them should the search run longer, by when the step
+    # size has changed 2**16-fold) takes one random call site instead of a
+    # key fold and a draw per iteration: each site costs compile time.
+    position = state.position
+    normals = jax.random.normal(
+        rng_key, (_NUM_HEURISTIC_MOMENTA,) + position.shape, position.dtype
+    )
+
+    def delta_energy(i, eps):
+        momentum = metric.momentum_from_normal(normals[i % _NUM_HEURISTIC_MOMENTA])
         start = IntegratorState(
             state.position, momentum, state.logdensity, state.logdensity_grad
         )
@@ -102,7 +113,7 @@ def find_reasonable_step_size(
 
     def search_once(carry):
         i, eps, direction, _ = carry
-        delta = delta_energy(jax.random.fold_in(rng_key, i), eps)
+        delta = delta_energy(i, eps)
         direction = jnp.where(i == 0, jnp.where(delta > log_target, 1, -1), direction)
         done = (i > 0) & jnp.where(
             direction == 1, ~(delta > log_target), ~(delta < log_target)

@@ -88,7 +88,7 @@ def multinomial_sampling(proposal: Proposal, new_proposal: Proposal) -> Proposal
 
 
 def biased_progressive_sampling(
-    uniform, proposal: Proposal, new_proposal: Proposal
+    uniform, proposal: Proposal, new_proposal: Proposal, is_valid=True
 ) -> Proposal:
     """Top-level merge: prefer the new subtree (Betancourt 2017, A.3.2).
 
@@ -99,11 +99,17 @@ def biased_progressive_sampling(
         ``uniform < W_new / W_old`` (always when ``W_new >= W_old``).
     proposal, new_proposal : Proposal
         The current trajectory's proposal and the new subtree's.
+    is_valid : bool scalar, default=True
+        False for a subtree that diverged or turned: it is discarded whole
+        and ``proposal`` is returned unchanged.
     """
-    take_new = uniform < jnp.exp(new_proposal.log_weight - proposal.log_weight)
+    take_new = is_valid & (
+        uniform < jnp.exp(new_proposal.log_weight - proposal.log_weight)
+    )
     chosen = jax.tree.map(
         lambda new, old: jnp.where(take_new, new, old), new_proposal, proposal
     )
+    merged_log_weight = jnp.logaddexp(proposal.log_weight, new_proposal.log_weight)
     return chosen._replace(
-        log_weight=jnp.logaddexp(proposal.log_weight, new_proposal.log_weight)
+        log_weight=jnp.where(is_valid, merged_log_weight, proposal.log_weight)
     )

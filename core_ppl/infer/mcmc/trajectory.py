@@ -282,28 +282,33 @@ def build_subtree(
 # --- doubling --------------------------------------------------------------
 
 
-def _merge_trajectory(trajectory, subtree, is_forward):
-    """Join a subtree to the trajectory end it was built from (time order)."""
+def _merge_trajectory(trajectory, subtree, is_forward, is_valid):
+    """Join a valid subtree to the trajectory end it was built from (time
+    order); an invalid one leaves the trajectory unchanged. One select per
+    array, because each select is a kernel to compile and run."""
     end = subtree.last_state
-    old_left, old_right = trajectory.leftmost_state, trajectory.rightmost_state
+    extend_left, extend_right = is_valid & ~is_forward, is_valid & is_forward
     return Trajectory(
-        leftmost_state=_tree_where(is_forward, old_left, end),
-        rightmost_state=_tree_where(is_forward, end, old_right),
+        leftmost_state=_tree_where(extend_left, end, trajectory.leftmost_state),
+        rightmost_state=_tree_where(extend_right, end, trajectory.rightmost_state),
         leftmost_velocity=jnp.where(
-            is_forward, trajectory.leftmost_velocity, subtree.last_velocity
+            extend_left, subtree.last_velocity, trajectory.leftmost_velocity
         ),
         rightmost_velocity=jnp.where(
-            is_forward, subtree.last_velocity, trajectory.rightmost_velocity
+            extend_right, subtree.last_velocity, trajectory.rightmost_velocity
         ),
-        momentum_sum=trajectory.momentum_sum + subtree.momentum_sum,
+        momentum_sum=trajectory.momentum_sum
+        + jnp.where(is_valid, subtree.momentum_sum, 0.0),
     )
 
 
 def _is_turning_after_merge(trajectory, subtree, is_forward, metric):
     # In integration order the old trajectory comes first: its "last" point is
     # the end the subtree grew from, its "first" the opposite end.
-    near = _tree_where(
-        is_forward, trajectory.rightmost_state, trajectory.leftmost_state
+    near_momentum = jnp.where(
+        is_forward,
+        trajectory.rightmost_state.momentum,
+        trajectory.leftmost_state.momentum,
     )
     near_velocity = jnp.where(
         is_forward, trajectory.rightmost_velocity, trajectory.leftmost_velocity
@@ -314,7 +319,7 @@ def _is_turning_after_merge(trajectory, subtree, is_forward, metric):
     return termination.is_turning_merge(
         metric.is_turning,
         a_first_velocity=far_velocity,
-        a_last_momentum=near.momentum,
+        a_last_momentum=near_momentum,
         a_last_velocity=near_velocity,
         a_momentum_sum=trajectory.momentum_sum,
         b_first_momentum=subtree.first_momentum,
@@ -333,16 +338,18 @@ def _double(
         is_forward, trajectory.rightmost_state, trajectory.leftmost_state
     )
     subtree = build(start, state.depth, is_forward)
+    # An invalid subtree is discarded whole (Stan: "if (!valid_subtree) break").
     is_valid = ~(subtree.is_turning | subtree.is_diverging)
     proposal = proposal_lib.biased_progressive_sampling(
-        randomness.bias_uniform[state.depth], state.proposal, subtree.proposal
+        randomness.bias_uniform[state.depth],
+        state.proposal,
+        subtree.proposal,
+        is_valid,
     )
-    merged = _merge_trajectory(trajectory, subtree, is_forward)
     is_turning = _is_turning_after_merge(trajectory, subtree, is_forward, metric)
-    # An invalid subtree is discarded whole (Stan: "if (!valid_subtree) break").
     return ExpansionState(
-        trajectory=_tree_where(is_valid, merged, trajectory),
-        proposal=_tree_where(is_valid, proposal, state.proposal),
+        trajectory=_merge_trajectory(trajectory, subtree, is_forward, is_valid),
+        proposal=proposal,
         depth=state.depth + is_valid.astype(state.depth.dtype),
         is_turning=jnp.where(is_valid, is_turning, subtree.is_turning),
         is_diverging=subtree.is_diverging,
