@@ -8,8 +8,9 @@ For each: a first fit in a fresh process (a new ``MCMC`` object; its compile
 time is what JAX's own monitoring events report for tracing, lowering and
 XLA compilation), a fit with a second new ``MCMC`` object (what a refit pays:
 compile time should be zero), ESS/s (smallest bulk ESS over all latent
-parameters divided by that fit's warmup+sampling time) and leapfrog steps/s
-on a post-warmup run of the same length.
+parameters divided by that fit's warmup+sampling time), leapfrog steps/s
+on a post-warmup run of the same length, and for core_ppl the relative
+cost of the progress bar (target <= 0.05).
 
 If ``numpyro`` is importable (it is never a dependency: use a separate
 virtual environment) the same models run with NumPyro in the same process
@@ -200,11 +201,31 @@ def _print(name, result):
         print(f"  {key:>18}: {value:,.2f}")
 
 
+def progress_bar_overhead(model, args, num_warmup, num_samples, num_chains):
+    """Relative cost of the progress bar: the same compiled program (the bar
+    only changes a traced token) run with and without it, best of 3 each."""
+
+    def best_run_time(progress_bar):
+        mcmc = MCMC(
+            NUTS(model),
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            num_chains=num_chains,
+            progress_bar=progress_bar,
+        )
+        return min(_timed_run(mcmc, 7, args).wall_s for _ in range(3))
+
+    without = best_run_time(False)
+    return best_run_time(True) / without - 1.0
+
+
 def run_one(library, name, budget):
     """One (library, model) benchmark; meant for a fresh process."""
     model, data = datasets()[name]
     if library == "core_ppl":
-        return benchmark(MCMC, NUTS, model, data, *budget)
+        result = benchmark(MCMC, NUTS, model, data, *budget)
+        result["progress_bar_overhead"] = progress_bar_overhead(model, data, *budget)
+        return result
     import numpyro.infer
 
     model = numpyro_models()[name]

@@ -5,7 +5,10 @@ A strategy is a function ``strategy(site) -> constrained value`` used as the
 under :class:`~core_ppl.handlers.seed` (which gives each site its
 ``kwargs["rng_key"]``). Called with keyword arguments only, each returns a
 configured strategy, so both ``init_to_median`` and
-``init_to_median(num_samples=31)`` can be passed.
+``init_to_median(num_samples=31)`` can be passed. Configured strategies
+compare equal when their settings do: a strategy is a static argument of the
+compiled samplers, so ``init_to_median(num_samples=31)`` written twice must
+not compile twice.
 """
 
 from __future__ import annotations
@@ -20,6 +23,33 @@ from core_ppl.distributions.transforms import biject_to
 __all__ = ["init_to_median", "init_to_sample", "init_to_uniform", "init_to_value"]
 
 
+class _ConfiguredStrategy(partial):
+    """A strategy with its settings, equal to another with the same ones
+    (settings that cannot be hashed, such as arrays, fall back to identity)."""
+
+    def _settings(self):
+        return (self.func, self.args, tuple(sorted(self.keywords.items())))
+
+    def _hashable_settings(self):
+        try:
+            hash(self._settings())
+        except TypeError:
+            return None
+        return self._settings()
+
+    def __hash__(self):
+        settings = self._hashable_settings()
+        return object.__hash__(self) if settings is None else hash(settings)
+
+    def __eq__(self, other):
+        if not isinstance(other, _ConfiguredStrategy):
+            return NotImplemented
+        mine, theirs = self._hashable_settings(), other._hashable_settings()
+        if mine is None or theirs is None:
+            return self is other
+        return mine == theirs
+
+
 def _is_latent(site):
     return site["type"] == "sample" and not site["is_observed"]
 
@@ -28,7 +58,7 @@ def init_to_uniform(site=None, radius=2.0):
     """Start each latent uniformly in ``(-radius, radius)`` on the
     unconstrained space (Stan's default, radius 2)."""
     if site is None:
-        return partial(init_to_uniform, radius=radius)
+        return _ConfiguredStrategy(init_to_uniform, radius=radius)
     if not _is_latent(site) or site["value"] is not None:
         return None
     fn = site["fn"]
@@ -57,7 +87,7 @@ def init_to_median(site=None, num_samples=15):
     """Start each latent at the elementwise median of ``num_samples`` prior
     draws: a robust central point that exists for heavy-tailed priors."""
     if site is None:
-        return partial(init_to_median, num_samples=num_samples)
+        return _ConfiguredStrategy(init_to_median, num_samples=num_samples)
     if not _is_latent(site) or site["value"] is not None:
         return None
     sample_shape = (num_samples,) + tuple(site["kwargs"].get("sample_shape", ()))
@@ -70,7 +100,7 @@ def init_to_value(site=None, values=None):
     latents start as :func:`init_to_uniform`."""
     values = {} if values is None else values
     if site is None:
-        return partial(init_to_value, values=values)
+        return _ConfiguredStrategy(init_to_value, values=values)
     if not _is_latent(site) or site["value"] is not None:
         return None
     if site["name"] in values:

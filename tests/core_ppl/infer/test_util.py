@@ -128,3 +128,18 @@ def test_initialization_compiles_once_for_new_data_of_the_same_shape():
     initialize_model(key, hierarchical, model_args=(Y + 1.0,))
     initialize_model(jax.random.PRNGKey(2), hierarchical, model_args=(-Y,))
     assert _find_initial_params_jit._cache_size() == n_compiled
+
+
+def test_configured_strategies_are_equal_when_their_settings_are():
+    # Strategies are static arguments of the compiled samplers: the same
+    # settings written twice must hash alike, or each MCMC would recompile.
+    assert init_to_median(num_samples=31) == init_to_median(num_samples=31)
+    assert hash(init_to_uniform(radius=1.0)) == hash(init_to_uniform(radius=1.0))
+    assert init_to_median(num_samples=31) != init_to_median(num_samples=15)
+    assert init_to_uniform(radius=1.0) != init_to_median(num_samples=15)
+    # Array settings cannot be hashed: equality falls back to identity.
+    values = {"x": np.ones(2)}
+    strategy = init_to_value(values=values)
+    assert strategy == strategy
+    assert strategy != init_to_value(values=values)
+    hash(strategy)
