@@ -44,38 +44,48 @@ from core_ppl.diagnostics import effective_sample_size
 from core_ppl.infer import MCMC, NUTS
 
 
-def logistic_regression(X, y):
-    intercept = ppl.sample("intercept", dist.Normal(0.0, 1.0))
-    beta = ppl.sample("beta", dist.Normal(0.0, 1.0).expand([X.shape[1]]).to_event(1))
-    ppl.sample("y", dist.Bernoulli(logits=intercept + X @ beta), obs=y)
+def models(ppl, dist):
+    """The two models, written once against a library's ``sample`` /
+    ``deterministic`` and distributions: ``models(core_ppl,
+    core_ppl.distributions)`` or ``models(numpyro, numpyro.distributions)``
+    (a NumPyro model ports by changing its imports)."""
 
+    def logistic_regression(X, y):
+        intercept = ppl.sample("intercept", dist.Normal(0.0, 1.0))
+        beta = ppl.sample(
+            "beta", dist.Normal(0.0, 1.0).expand([X.shape[1]]).to_event(1)
+        )
+        ppl.sample("y", dist.Bernoulli(logits=intercept + X @ beta), obs=y)
 
-def eight_schools(sigma, y):
-    mu = ppl.sample("mu", dist.Normal(0.0, 5.0))
-    tau = ppl.sample("tau", dist.HalfCauchy(5.0))
-    theta_tilde = ppl.sample(
-        "theta_tilde", dist.Normal(0.0, 1.0).expand([8]).to_event(1)
-    )
-    ppl.deterministic("theta", mu + tau * theta_tilde)
-    ppl.sample("y", dist.Normal(mu + tau * theta_tilde, sigma), obs=y)
+    def eight_schools(sigma, y):
+        mu = ppl.sample("mu", dist.Normal(0.0, 5.0))
+        tau = ppl.sample("tau", dist.HalfCauchy(5.0))
+        theta_tilde = ppl.sample(
+            "theta_tilde", dist.Normal(0.0, 1.0).expand([8]).to_event(1)
+        )
+        ppl.deterministic("theta", mu + tau * theta_tilde)
+        ppl.sample("y", dist.Normal(mu + tau * theta_tilde, sigma), obs=y)
+
+    return {
+        "breast_cancer_logreg": logistic_regression,
+        "eight_schools_noncentred": eight_schools,
+    }
 
 
 def datasets():
+    """Model arguments by benchmark name."""
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     schools_y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
     schools_sigma = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
     return {
         "breast_cancer_logreg": (
-            logistic_regression,
-            (jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)),
+            jnp.asarray(X, jnp.float32),
+            jnp.asarray(y, jnp.float32),
         ),
         "eight_schools_noncentred": (
-            eight_schools,
-            (
-                jnp.asarray(schools_sigma, jnp.float32),
-                jnp.asarray(schools_y, jnp.float32),
-            ),
+            jnp.asarray(schools_sigma, jnp.float32),
+            jnp.asarray(schools_y, jnp.float32),
         ),
     }
 
@@ -168,33 +178,6 @@ def benchmark(mcmc_class, nuts_class, model, args, num_warmup, num_samples, num_
     }
 
 
-def numpyro_models():
-    """The same two models written with NumPyro (only if it is importable)."""
-    import numpyro
-    import numpyro.distributions as nd
-
-    def logistic_regression_np(X, y):
-        intercept = numpyro.sample("intercept", nd.Normal(0.0, 1.0))
-        beta = numpyro.sample(
-            "beta", nd.Normal(0.0, 1.0).expand([X.shape[1]]).to_event(1)
-        )
-        numpyro.sample("y", nd.Bernoulli(logits=intercept + X @ beta), obs=y)
-
-    def eight_schools_np(sigma, y):
-        mu = numpyro.sample("mu", nd.Normal(0.0, 5.0))
-        tau = numpyro.sample("tau", nd.HalfCauchy(5.0))
-        theta_tilde = numpyro.sample(
-            "theta_tilde", nd.Normal(0.0, 1.0).expand([8]).to_event(1)
-        )
-        numpyro.deterministic("theta", mu + tau * theta_tilde)
-        numpyro.sample("y", nd.Normal(mu + tau * theta_tilde, sigma), obs=y)
-
-    return {
-        "breast_cancer_logreg": logistic_regression_np,
-        "eight_schools_noncentred": eight_schools_np,
-    }
-
-
 def _print(name, result):
     print(name)
     for key, value in result.items():
@@ -221,14 +204,17 @@ def progress_bar_overhead(model, args, num_warmup, num_samples, num_chains):
 
 def run_one(library, name, budget):
     """One (library, model) benchmark; meant for a fresh process."""
-    model, data = datasets()[name]
+    data = datasets()[name]
     if library == "core_ppl":
+        model = models(ppl, dist)[name]
         result = benchmark(MCMC, NUTS, model, data, *budget)
         result["progress_bar_overhead"] = progress_bar_overhead(model, data, *budget)
         return result
+    import numpyro
+    import numpyro.distributions
     import numpyro.infer
 
-    model = numpyro_models()[name]
+    model = models(numpyro, numpyro.distributions)[name]
     return benchmark(numpyro.infer.MCMC, numpyro.infer.NUTS, model, data, *budget)
 
 
