@@ -109,6 +109,25 @@ def print_row(row):
     )
 
 
+def print_growth(rows, name):
+    """Ratios to the smallest configuration and a fitted power law.
+
+    The exponent is the least-squares slope of log(cost) on log(size); the
+    O(N^2 P + N^3) cost of a leapfrog step predicts at most 1 in P and between
+    2 and 3 in N (less while fixed overheads dominate at small sizes).
+    """
+    size = np.array([row[name] for row in rows], dtype=float)
+    print(f"ratios to {name} = {size[0]:.0f}:", flush=True)
+    for key, label in (("warm", "fit warm"), ("ms", "ms/leapfrog")):
+        cost = np.array([row[key] for row in rows])
+        ratios = ", ".join(f"{r:.2f}" for r in cost / cost[0])
+        line = f"  {label:<12} x [{ratios}]"
+        if len(rows) > 1:
+            slope = np.polyfit(np.log(size), np.log(cost), 1)[0]
+            line += f"   fitted exponent: cost ~ {name}^{slope:.2f}"
+        print(line, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, nargs="+", default=[8, 16, 32, 64, 128])
@@ -138,11 +157,17 @@ def main():
     )
     with jax.enable_x64(opts.x64):
         print(f"\ngrowing P at N = {opts.n_samples_for_features}\n{header}", flush=True)
+        rows = []
         for p in opts.features:
-            print_row(one_configuration(opts.n_samples_for_features, p, opts))
+            rows.append(one_configuration(opts.n_samples_for_features, p, opts))
+            print_row(rows[-1])
+        print_growth(rows, "P")
         print(f"\ngrowing N at P = {opts.n_features_for_samples}\n{header}", flush=True)
+        rows = []
         for n in opts.samples:
-            print_row(one_configuration(n, opts.n_features_for_samples, opts))
+            rows.append(one_configuration(n, opts.n_features_for_samples, opts))
+            print_row(rows[-1])
+        print_growth(rows, "N")
 
 
 if __name__ == "__main__":

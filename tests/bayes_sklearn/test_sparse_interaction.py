@@ -237,6 +237,33 @@ def test_fewer_samples_than_features_works():
     assert np.all(np.isfinite(reg.interaction_coef_))
 
 
+def test_fit_in_float64_under_x64(x64):
+    # With x64 enabled every stage runs in float64, so the per-draw identity
+    # "GP mean = polynomial of the conditional coefficient means" holds to
+    # float64 round-off (2e-13 seen), where float32 only reaches ~1e-4.
+    rng = np.random.default_rng(13)
+    X, y = _planted(rng, n=30, p=3)
+    reg = SparseInteractionRegressor(**_FAST).fit(X, y)
+    assert all(v.dtype == np.float64 for v in reg.posterior_samples_.values())
+    polynomial = (
+        reg.intercept_
+        + X @ reg.coef_
+        + np.einsum("ni,ij,nj->n", X, reg.interaction_coef_, X)
+    )
+    np.testing.assert_allclose(reg.predict(X), polynomial, atol=1e-9 * y.std())
+
+
+def test_fit_does_not_mutate_input():
+    rng = np.random.default_rng(14)
+    X, y = _planted(rng, n=30, p=3)
+    weight = rng.uniform(0.5, 2.0, size=30)
+    copies = X.copy(), y.copy(), weight.copy()
+    reg = SparseInteractionRegressor(**_FAST).fit(X, y, sample_weight=weight)
+    reg.predict(X, return_std=True)
+    for array, copy in zip((X, y, weight), copies, strict=True):
+        np.testing.assert_array_equal(array, copy)
+
+
 def test_zero_weight_rows_are_ignored():
     # A row of weight 0 is left out of the GP exactly, so a wild outlier
     # with weight 0 must not spoil the fit.
@@ -289,6 +316,13 @@ def test_bad_data_raises():
         reg.fit(X[:, 0], y)
     with pytest.raises(ValueError, match="at least one non-zero"):
         reg.fit(X, y, sample_weight=np.zeros(10))
+    with pytest.raises(ValueError, match="Negative values"):
+        reg.fit(X, y, sample_weight=np.where(np.arange(10) == 0, -1.0, 1.0))
+
+
+def test_parameters_are_keyword_only():
+    with pytest.raises(TypeError):
+        SparseInteractionRegressor(2.0)
 
 
 def test_wrong_number_of_features_at_predict(fitted):
@@ -326,10 +360,10 @@ def _synthetic(seed, n=100, p=20):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_recovers_planted_effects(seed):
-    # float32, the default users get; the float64 path differs only in the
-    # dtype of the same jitted functions, tested in test_skim_kernel.
+    # float32, the default users get; the float64 path runs the same jitted
+    # functions (test_skim_kernel, test_fit_in_float64_under_x64).
     (X, y), (X_test, f_test), coef = _synthetic(seed)
     reg = SparseInteractionRegressor(n_warmup=200, n_draws=200, random_state=seed)
     reg.fit(X, y)
