@@ -6,8 +6,9 @@ Pipeline(StandardScaler, BayesianLogisticRegression), prior_scale in
 
 - cached: the estimator as shipped. Its model is a module-level function
   taking data and hyperparameters as arrays, and rows are padded to buckets,
-  so the 15 CV fits share one compiled NUTS program (455/456 rows pad to 512)
-  and the refit (569 rows, padded to 640) compiles a second one.
+  so all 16 fits share one compiled NUTS program: the 455/456-row CV
+  training sets and the 569-row refit all pad to the estimator's minimum
+  row bucket, 640.
 - uncached: the same estimator, except that every fit samples a fresh
   wrapper of the model function and starts from ``jax.clear_caches()``, so
   every fit traces and compiles its sampler again: what a closure over the
@@ -17,7 +18,7 @@ Both print the wall time, the CPU time of the process (steadier than the
 wall time on a shared machine) and the number of sampler compilations (traces of
 the MCMC driver's jitted run) and of all XLA compilations, for the whole
 search and for its 15 cross-validation fits alone (the whole search minus
-``refit_time_``; the refit is one compilation either way). Run with
+``refit_time_``). Run with
 
     python benchmarks/model_selection.py [--n-warmup N] [--n-draws N]
 """

@@ -2,8 +2,9 @@
 
 A Pipeline(StandardScaler, BayesianLogisticRegression) goes into GridSearchCV
 like any scikit-learn classifier. The prior scale is passed to the sampler as
-an array and the rows are padded to a common size, so all 15 fits of the
-search run the same compiled NUTS program: only the first fit compiles.
+an array and the rows are padded to a common size, so all 16 fits of the
+search (15 cross-validation fits and the refit on all 569 rows) run the same
+compiled NUTS program: only the first fit compiles.
 
 Run with ``python examples/model_selection.py``.
 """

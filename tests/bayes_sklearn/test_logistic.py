@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.base import clone
@@ -74,36 +75,59 @@ def iris_fit(iris):
 # --- accuracy against scikit-learn -------------------------------------------------
 
 
-# At the same prior, averaging over the posterior gives a slightly *higher*
-# cross-validated log loss than LogisticRegression's plug-in mode on these
-# data sets (measured: breast cancer 0.0750 vs 0.0732, iris 0.163 vs 0.155),
-# so the log loss is held within this factor of scikit-learn's, not below it.
-LOG_LOSS_SLACK = 1.1
-
-
 def _cv_scores(estimator, X, y):
+    """Per-fold accuracy and log loss, standardizing inside each fold."""
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     scores = cross_validate(
-        estimator, X, y, cv=folds, scoring=("accuracy", "neg_log_loss")
+        make_pipeline(StandardScaler(), estimator),
+        X,
+        y,
+        cv=folds,
+        scoring=("accuracy", "neg_log_loss"),
     )
-    return scores["test_accuracy"].mean(), -scores["test_neg_log_loss"].mean()
+    return scores["test_accuracy"], -scores["test_neg_log_loss"]
 
 
-def test_breast_cancer_matches_logistic_regression(cancer):
-    # prior_scale=1 is the Bayesian counterpart of C=1 (same posterior mode).
-    X, y = cancer
+def test_breast_cancer_matches_logistic_regression():
+    # prior_scale=1 is the Bayesian counterpart of C=1 (same posterior mode;
+    # the intercept prior of scale 10 moves the mode by < 1e-4 in log loss).
+    # At the same prior the posterior predictive is not better than the
+    # plug-in mode here: averaging over the posterior pulls probabilities
+    # towards 1/2, which helps an overconfident (weakly regularized) fit and
+    # hurts an underconfident one. Measured, per fold (log loss, ours minus
+    # LogisticRegression): mean +0.0016, fold-to-fold standard error 0.0028;
+    # 4 x 5-fold repeats: +0.0012 +- 0.0011 (60% of folds worse); a longer
+    # run (4000 draws) changes it by < 0.0004, so it is not Monte Carlo
+    # noise. "No worse" is therefore tested as: the mean paired difference
+    # is not significantly positive, one-sided paired t-test at the 5%
+    # level. The naive standard error ignores that CV folds share training
+    # rows, which makes it too small (Nadeau and Bengio 2003), so this test
+    # is stricter than the nominal level.
+    X, y = load_breast_cancer(return_X_y=True)
     bayes_acc, bayes_loss = _cv_scores(BayesianLogisticRegression(**FAST), X, y)
     map_acc, map_loss = _cv_scores(LogisticRegression(C=1.0), X, y)
-    assert bayes_acc >= map_acc - 0.01
-    assert bayes_loss <= LOG_LOSS_SLACK * map_loss
+    assert bayes_acc.mean() >= map_acc.mean() - 0.01
+    difference = bayes_loss - map_loss
+    standard_error = difference.std(ddof=1) / np.sqrt(difference.size)
+    critical = stats.t.ppf(0.95, df=difference.size - 1)
+    assert difference.mean() <= critical * standard_error
 
 
-def test_iris_multiclass(iris, iris_fit):
-    X, y = iris
+# On iris the default prior is strong (LogisticRegression's log loss drops
+# from 0.155 at C=1 to 0.089 at C=6.25), the plug-in mode is underconfident
+# and averaging makes it more so: ours is worse in every fold, by 0.0081
+# +- 0.0008 (0.0069 with 4000 draws), a property of the posterior
+# predictive, not an error. The issue asks no log-loss parity on iris, so
+# this only bounds the loss at 1.1 times scikit-learn's (measured 1.05).
+IRIS_LOG_LOSS_SLACK = 1.1
+
+
+def test_iris_multiclass(iris_fit):
+    X, y = load_iris(return_X_y=True)
     bayes_acc, bayes_loss = _cv_scores(BayesianLogisticRegression(**FAST), X, y)
     map_acc, map_loss = _cv_scores(LogisticRegression(C=1.0), X, y)
-    assert bayes_acc >= map_acc - 0.02  # 0.02 is 3 of 150 flowers
-    assert bayes_loss <= LOG_LOSS_SLACK * map_loss
+    assert bayes_acc.mean() >= map_acc.mean() - 0.02  # 0.02 is 3 of 150 flowers
+    assert bayes_loss.mean() <= IRIS_LOG_LOSS_SLACK * map_loss.mean()
     assert iris_fit.coef_.shape == (3, 4)
     assert iris_fit.intercept_.shape == (3,)
     assert iris_fit.posterior_samples_["coef"].shape == (300, 3, 4)
@@ -328,18 +352,27 @@ def _sampler_compilations():
 def _grid_search(n_jobs):
     pipe = make_pipeline(StandardScaler(), BayesianLogisticRegression(**SMALL))
     grid = {"bayesianlogisticregression__prior_scale": [0.1, 1.0, 10.0]}
-    return GridSearchCV(pipe, grid, cv=5, n_jobs=n_jobs)
+    return GridSearchCV(pipe, grid, cv=5, n_jobs=n_jobs, refit=True)
 
 
 @pytest.fixture(scope="module")
 def serial_search(iris):
-    # 16 fits: 3 prior scales x 5 folds of 120 rows, and the refit on 150
-    # rows; all pad to one shape. (On breast cancer the refit's 569 rows pad
-    # to another bucket than the folds' 455: see benchmarks/.)
+    # 16 fits: 3 prior scales x 5 folds of 120 rows, and the refit on all 150
+    # rows, counted too; all pad to one shape.
     X, y = iris
     before = _sampler_compilations()
     search = _grid_search(n_jobs=1).fit(X, y)
     return search, _sampler_compilations() - before
+
+
+def test_cv_folds_and_refit_share_a_bucket():
+    # The same property for the breast-cancer search of the benchmark (not
+    # run here: it would compile a program for a third data shape). Its
+    # 5-fold training sets have 455 or 456 rows and the refit 569; they
+    # share a compiled program only if they pad to the same size.
+    minimum = BayesianLogisticRegression._min_padded_rows
+    sizes = {_base.bucket_size(n, minimum) for n in (455, 456, 569)}
+    assert len(sizes) == 1
 
 
 def test_grid_search_compiles_at_most_once(serial_search):
