@@ -29,8 +29,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +40,7 @@ import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl.diagnostics import effective_sample_size
 from core_ppl.infer import MCMC, NUTS
+from compile_timer import TIMER
 
 
 def models(ppl, dist):
@@ -88,39 +87,6 @@ def datasets():
             jnp.asarray(schools_y, jnp.float32),
         ),
     }
-
-
-class Timed(NamedTuple):
-    wall_s: float
-    compile_s: float
-
-
-class CompileTimer:
-    """Seconds JAX spends tracing, lowering and compiling, from its own
-    monitoring events, so ours and NumPyro's are measured the same way."""
-
-    EVENTS = (
-        "/jax/core/compile/jaxpr_trace_duration",
-        "/jax/core/compile/jaxpr_to_mlir_module_duration",
-        "/jax/core/compile/backend_compile_duration",
-    )
-
-    def __init__(self):
-        self.seconds = 0.0
-        jax.monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event, duration, **kwargs):
-        if event in self.EVENTS:
-            self.seconds += duration
-
-    def time(self, fn):
-        """Run ``fn()``; return its wall and compile seconds."""
-        start, clock = self.seconds, time.perf_counter()
-        fn()
-        return Timed(time.perf_counter() - clock, self.seconds - start)
-
-
-TIMER = CompileTimer()
 
 
 def _timed_run(mcmc, seed, args, **kwargs):
