@@ -29,8 +29,8 @@ from sklearn.utils.multiclass import check_classification_targets
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
-from core_ppl import handlers
 from bayes_sklearn._base import BaseBayesianEstimator, bucket_size
+from core_ppl import handlers
 
 __all__ = ["BayesianLogisticRegression"]
 

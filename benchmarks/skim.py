@@ -25,6 +25,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from compile_timer import TIMER
 from sklearn.exceptions import ConvergenceWarning
 
 from bayes_sklearn import SparseInteractionRegressor
@@ -34,7 +35,6 @@ from bayes_sklearn._sparse_interaction import (
     sparse_interaction_model,
 )
 from core_ppl.infer import MCMC, NUTS
-from compile_timer import TIMER
 
 # Warmup before timing leapfrog steps: enough to leave the initial point.
 _LEAPFROG_WARMUP = 50
@@ -115,7 +115,7 @@ def print_row(row):
     print(
         f"{row['N']:>5} {row['P']:>5} {row['fit']:>8.1f} {row['compile']:>10.1f} "
         f"{row['run']:>8.1f} {row['ms']:>12.3f} {row['steps']:>11.1f} "
-        f"{str(row['found']):>7}",
+        f"{row['found']!s:>7}",
         flush=True,
     )
 

@@ -33,6 +33,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from compile_timer import TIMER
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
@@ -40,7 +41,6 @@ import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl.diagnostics import effective_sample_size
 from core_ppl.infer import MCMC, NUTS
-from compile_timer import TIMER
 
 
 def models(ppl, dist):

@@ -180,12 +180,12 @@ class block(Messenger):
             raise ValueError("block takes at most one of hide_fn, hide, expose")
         if hide is not None:
             hidden = set(hide)
-            hide_fn = lambda msg: msg["name"] in hidden  # noqa: E731
+            hide_fn = lambda msg: msg["name"] in hidden
         elif expose is not None:
             exposed = set(expose)
-            hide_fn = lambda msg: msg["name"] not in exposed  # noqa: E731
+            hide_fn = lambda msg: msg["name"] not in exposed
         elif hide_fn is None:
-            hide_fn = lambda msg: True  # noqa: E731
+            hide_fn = lambda msg: True
         self.hide_fn = hide_fn
         super().__init__(fn)
 

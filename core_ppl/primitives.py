@@ -10,7 +10,7 @@ value, ``sample`` returns ``obs`` or raises asking for a random key.
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -17,12 +17,13 @@ stack even when the model raises, so no state survives an exception.
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypedDict
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 __all__ = ["Message", "Messenger", "apply_stack", "default_process_message"]
 
 # The handler stack. Index 0 is the outermost (first entered) handler.
-_HANDLER_STACK: list["Messenger"] = []
+_HANDLER_STACK: list[Messenger] = []
 
 
 class Message(TypedDict, total=False):

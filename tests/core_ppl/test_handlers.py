@@ -79,7 +79,7 @@ def test_substitute_keeps_site_latent_and_condition_observes_it():
 
 
 def test_substitute_fn():
-    fn = lambda site: 7.0 if site["name"] == "scale" else None  # noqa: E731
+    fn = lambda site: 7.0 if site["name"] == "scale" else None
     tr = handlers.trace(handlers.substitute(handlers.seed(model, 0), substitute_fn=fn))
     assert tr.get_trace(DATA)["scale"]["value"] == 7.0
 
@@ -115,7 +115,7 @@ def _hand_log_joint(loc, scale, data, obs_weight=1.0, obs_mask=None):
 def test_scale_multiplies_log_density(x64):
     params = {"loc": 0.3, "scale": 1.7}
     w = jnp.array([1.0, 2.0, 0.5])
-    scaled = lambda data: ppl.sample("obs", dist.Normal(0.3, 1.7).expand([3]),  # noqa: E731
+    scaled = lambda data: ppl.sample("obs", dist.Normal(0.3, 1.7).expand([3]),
                                      obs=data)
     lp, _ = log_density(handlers.scale(scaled, scale=w), (DATA,), {}, params)
     expected = np.sum(np.asarray(w) * stats.norm(0.3, 1.7).logpdf(np.asarray(DATA)))

@@ -8,8 +8,8 @@ from scipy import special
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
-from core_ppl.distributions import constraints
 from core_ppl.diagnostics import effective_sample_size
+from core_ppl.distributions import constraints
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
 from core_ppl.optim import Adam
