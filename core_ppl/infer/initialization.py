@@ -50,6 +50,17 @@ class _ConfiguredStrategy(partial):
         return mine == theirs
 
 
+def uniform_radius(init_strategy):
+    """The radius if ``init_strategy`` is :func:`init_to_uniform` (plain or
+    configured), else None: inference may then draw the whole unconstrained
+    vector at once instead of running the strategy site by site."""
+    if init_strategy is init_to_uniform:
+        return 2.0
+    if isinstance(init_strategy, partial) and init_strategy.func is init_to_uniform:
+        return float(init_strategy.keywords.get("radius", 2.0))
+    return None
+
+
 def _is_latent(site):
     return site["type"] == "sample" and not site["is_observed"]
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from core_ppl.distributions.transforms import biject_to
 from core_ppl.handlers import seed, substitute, trace
-from core_ppl.infer.initialization import init_to_uniform
+from core_ppl.infer.initialization import init_to_uniform, uniform_radius
 
 __all__ = [
     "ModelInfo",
@@ -200,30 +200,15 @@ def _latent_sites(model_trace):
     }
 
 
-def _init_attempt(rng_key, model, model_args, model_kwargs, init_strategy):
-    """Draw one candidate starting point; return it with its potential and
-    gradient."""
+def _init_point(rng_key, model, model_args, model_kwargs, init_strategy):
+    """One candidate starting point, on the unconstrained space."""
     model_kwargs = {} if model_kwargs is None else model_kwargs
     seeded = substitute(seed(model, rng_seed=rng_key), substitute_fn=init_strategy)
     model_trace = trace(seeded).get_trace(*model_args, **model_kwargs)
-    z = {
+    return {
         name: biject_to(site["fn"].support).inv(site["value"])
         for name, site in _latent_sites(model_trace).items()
     }
-    energy, grad = jax.value_and_grad(
-        partial(potential_energy, model, model_args, model_kwargs)
-    )(z)
-    return z, energy, grad
-
-
-def _uniform_radius(init_strategy):
-    """The radius if ``init_strategy`` is :func:`init_to_uniform` (plain or
-    configured), else None."""
-    if init_strategy is init_to_uniform:
-        return 2.0
-    if isinstance(init_strategy, partial) and init_strategy.func is init_to_uniform:
-        return float(init_strategy.keywords.get("radius", 2.0))
-    return None
 
 
 # Fractional part of the golden ratio: successive multiples are spread evenly
@@ -233,12 +218,16 @@ _GOLDEN = 0.6180339887498949
 
 def _attempt_fn(rng_key, model, model_args, model_kwargs, init_strategy):
     """``attempt(tries) -> (z, potential, grad)`` of the ``tries``-th candidate."""
-    radius = _uniform_radius(init_strategy)
+    potential_and_grad = jax.value_and_grad(
+        partial(potential_energy, model, model_args, model_kwargs)
+    )
+    radius = uniform_radius(init_strategy)
     if radius is None:
 
         def attempt(tries):
             key = jax.random.fold_in(rng_key, tries)
-            return _init_attempt(key, model, model_args, model_kwargs, init_strategy)
+            z = _init_point(key, model, model_args, model_kwargs, init_strategy)
+            return (z, *potential_and_grad(z))
 
         return attempt
 
@@ -249,23 +238,24 @@ def _attempt_fn(rng_key, model, model_args, model_kwargs, init_strategy):
     # site instead of a seed split and a draw per sample site and attempt;
     # each call site is a threefry loop that costs compile time.
     z_shapes = jax.eval_shape(
-        lambda key: _init_attempt(key, model, model_args, model_kwargs, init_strategy)[
-            0
-        ],
+        partial(
+            _init_point,
+            model=model,
+            model_args=model_args,
+            model_kwargs=model_kwargs,
+            init_strategy=init_strategy,
+        ),
         rng_key,
     )
     zeros, unravel = jax.flatten_util.ravel_pytree(
         jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), z_shapes)
     )
     base = jax.random.uniform(rng_key, zeros.shape, zeros.dtype)
-    energy_and_grad = jax.value_and_grad(
-        partial(potential_energy, model, model_args, model_kwargs)
-    )
 
     def attempt(tries):
         uniform = jnp.mod(base + tries * _GOLDEN, 1.0)
         z = unravel(radius * (2.0 * uniform - 1.0))
-        return (z, *energy_and_grad(z))
+        return (z, *potential_and_grad(z))
 
     return attempt
 
