@@ -11,10 +11,10 @@ Gerrish and Blei 2014), as in NumPyro:
    the unconstrained ``u``, differentiates it with respect to ``u`` and hands
    the gradient to the optimiser. Optimising in unconstrained space keeps
    positive scales positive without projections.
-3. ``run`` performs ``num_steps`` steps as one compiled ``lax.scan``. With a
-   progress bar, every ``num_steps // 20`` steps a ``lax.cond`` fires a
-   ``jax.debug.callback`` that updates it; the steps themselves are the same
-   computation either way, so results do not depend on the bar.
+3. ``run`` performs ``num_steps`` steps as one compiled ``lax.scan``. Its
+   progress bar is fed from inside the loop (:mod:`core_ppl.infer.progress`)
+   by the same compiled program with or without a bar, so results do not
+   depend on the bar.
 
 Compiled functions are module level and take the model's arrays as traced
 arguments, with the model, guide, optimiser and loss as a static, hashable
@@ -24,7 +24,6 @@ SVI on new data of the same shapes reuses the compiled program.
 
 from __future__ import annotations
 
-import itertools
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -34,6 +33,7 @@ import numpy as np
 
 from core_ppl.distributions.transforms import biject_to
 from core_ppl.handlers import replay, seed, substitute, trace
+from core_ppl.infer import progress
 from core_ppl.infer.util import merge_model_args, split_model_args
 
 __all__ = ["SVI", "SVIRunResult", "SVIState"]
@@ -136,39 +136,19 @@ def _evaluate_jit(state, arrays, *, config, static):
 
 # --- the compiled loop -------------------------------------------------------------
 
-# Open progress bars by id; the id travels through the compiled loop as a
-# traced integer so that showing a bar never changes the compiled program's
-# cache key beyond the on/off flag.
-_PROGRESS_BARS: dict = {}
-_BAR_IDS = itertools.count()
+
+def _show_loss(bar, done, loss):
+    """``on_report`` of the bar: show the latest loss."""
+    bar.set_postfix_str(f"loss {float(loss):.4g}", refresh=False)
 
 
-def _report_progress(bar_id, num_done, loss):
-    bar = _PROGRESS_BARS.get(int(bar_id))
-    if bar is not None:
-        # Callbacks may arrive out of order: only ever move forward.
-        bar.update(max(int(num_done) - bar.n, 0))
-        bar.set_postfix_str(f"loss {float(loss):.4g}", refresh=False)
-
-
-@partial(
-    jax.jit,
-    static_argnames=("config", "static", "num_steps", "report_every", "progress_bar"),
-)
-def _run_jit(
-    state, arrays, bar_id, *, config, static, num_steps, report_every, progress_bar
-):
+@partial(jax.jit, static_argnames=("config", "static", "num_steps"))
+def _run_jit(state, arrays, bar_token, *, config, static, num_steps):
     args, kwargs = merge_model_args(arrays, static)
-
-    def report(num_done, loss):
-        jax.debug.callback(_report_progress, bar_id, num_done, loss)
 
     def body(state, step):
         state, loss = _step(state, args, kwargs, config)
-        if progress_bar:
-            num_done = step + 1
-            is_due = (num_done % report_every == 0) | (num_done == num_steps)
-            jax.lax.cond(is_due, report, lambda *_: None, num_done, loss)
+        progress.report(bar_token, step + 1, num_steps, loss)
         return state, loss
 
     return jax.lax.scan(body, state, jnp.arange(num_steps, dtype=jnp.int32))
@@ -337,29 +317,13 @@ class SVI:
         if init_state is None:
             init_state = self.init(rng_key, *args, init_params=init_params, **kwargs)
         arrays, static = split_model_args(args, kwargs)
-        run = partial(
-            _run_jit,
-            config=self._config(stable_update),
-            static=static,
-            num_steps=num_steps,
-            report_every=max(num_steps // 20, 1),
-            progress_bar=bool(progress_bar),
-        )
-        if not progress_bar:
-            state, losses = run(init_state, arrays, jnp.int32(-1))
-        else:
-            state, losses = self._run_with_bar(run, init_state, arrays, num_steps)
+        with progress.ProgressBar(progress_bar, num_steps, "SVI", _show_loss) as bar:
+            state, losses = _run_jit(
+                init_state,
+                arrays,
+                jnp.int32(bar.token),
+                config=self._config(stable_update),
+                static=static,
+                num_steps=num_steps,
+            )
         return SVIRunResult(params=self.get_params(state), state=state, losses=losses)
-
-    @staticmethod
-    def _run_with_bar(run, state, arrays, num_steps):
-        from tqdm.auto import tqdm
-
-        bar_id = next(_BAR_IDS)
-        _PROGRESS_BARS[bar_id] = tqdm(total=num_steps, desc="SVI", leave=True)
-        try:
-            state, losses = jax.block_until_ready(run(state, arrays, jnp.int32(bar_id)))
-            jax.effects_barrier()
-        finally:
-            _PROGRESS_BARS.pop(bar_id).close()
-        return state, losses

@@ -24,8 +24,6 @@ Chain methods: ``"vectorized"`` (one program, chains batched),
 
 from __future__ import annotations
 
-import itertools
-import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -36,6 +34,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from core_ppl.diagnostics import print_summary as _print_summary
+from core_ppl.infer import progress
 from core_ppl.infer.mcmc import adaptation, hmc, nuts
 from core_ppl.infer.mcmc.integrators import velocity_verlet
 from core_ppl.infer.util import (
@@ -152,63 +151,14 @@ class _SharedInputs(NamedTuple):
 
 # --- progress bar ----------------------------------------------------------------
 
-_PROGRESS_BARS: dict = {}
-_PROGRESS_LOCK = threading.Lock()
-_PROGRESS_IDS = itertools.count()
 
+def _warmup_or_sample(num_warmup):
+    """``on_report`` of the bar: name the phase the run is in."""
 
-def _report_progress(token, done):
-    with _PROGRESS_LOCK:
-        entry = _PROGRESS_BARS.get(int(token))
-        if entry is None:
-            return
-        bar, num_warmup = entry
-        done = int(done)
-        if done > bar.n:
-            bar.set_description("sample" if done > num_warmup else "warmup", False)
-            bar.update(done - bar.n)
+    def on_report(bar, done):
+        bar.set_description("sample" if done > num_warmup else "warmup", False)
 
-
-def _maybe_report(shared, done, total):
-    """From inside the compiled loop: tell the host bar about every 5%.
-
-    Each report is a host callback (about 0.4 ms on CPU), so their number,
-    not the bar, is what costs: 20 per run keep it within a few percent of
-    sampling time for runs of a second or more."""
-    every = max(1, total // 20)
-    is_due = (shared.progress_token >= 0) & ((done % every == 0) | (done == total))
-    jax.lax.cond(
-        is_due,
-        lambda: jax.debug.callback(_report_progress, shared.progress_token, done),
-        lambda: None,
-    )
-
-
-class _ProgressBar:
-    """Context manager registering a tqdm bar under a token for the callback."""
-
-    def __init__(self, enabled, total, num_warmup, description):
-        self.token = -1
-        self.enabled = enabled
-        self.args = (total, num_warmup, description)
-
-    def __enter__(self):
-        if self.enabled:
-            from tqdm.auto import tqdm
-
-            total, num_warmup, description = self.args
-            self.token = next(_PROGRESS_IDS) % (2**31 - 1)
-            bar = tqdm(total=total, desc=description, leave=True)
-            with _PROGRESS_LOCK:
-                _PROGRESS_BARS[self.token] = (bar, num_warmup)
-        return self
-
-    def __exit__(self, *exc):
-        if self.token >= 0:
-            jax.effects_barrier()
-            with _PROGRESS_LOCK:
-                bar, _ = _PROGRESS_BARS.pop(self.token)
-            bar.close()
+    return on_report
 
 
 # --- the compiled run ---------------------------------------------------------
@@ -407,7 +357,7 @@ def _scan_iterations(
             lambda b: b,
             buffers,
         )
-        _maybe_report(shared, i + 1, total)
+        progress.report(shared.progress_token, i + 1, total)
         return (states, warm, buffers), None
 
     xs = (
@@ -789,7 +739,7 @@ class MCMC:
             target_accept_prob=np.asarray(sampler.target_accept_prob, dtype),
             trajectory_length=np.asarray(trajectory_length, dtype),
             num_steps=np.asarray(num_steps, np.int32),
-            progress_token=np.asarray(-1, np.int32),
+            progress_token=np.asarray(progress.NO_BAR, np.int32),
         )
         return config, chains, shared, model_arrays
 
@@ -837,8 +787,11 @@ class MCMC:
         total = config.num_warmup + config.num_samples
         if method == "sequential":
             return self._run_sequential(config, chains, shared, model_arrays, total)
-        with _ProgressBar(
-            self.progress_bar, total, config.num_warmup, f"{self.num_chains} chain(s)"
+        with progress.ProgressBar(
+            self.progress_bar,
+            total,
+            f"{self.num_chains} chain(s)",
+            _warmup_or_sample(config.num_warmup),
         ) as bar:
             shared = shared._replace(progress_token=jnp.asarray(bar.token, jnp.int32))
             if method == "vectorized":
@@ -851,11 +804,11 @@ class MCMC:
         outputs = []
         for c in range(self.num_chains):
             one = jax.tree.map(lambda x, c=c: x[c : c + 1], chains)
-            with _ProgressBar(
+            with progress.ProgressBar(
                 self.progress_bar,
                 total,
-                config.num_warmup,
                 f"chain {c + 1}/{self.num_chains}",
+                _warmup_or_sample(config.num_warmup),
             ) as bar:
                 token = jnp.asarray(bar.token, jnp.int32)
                 out = _run_jit(

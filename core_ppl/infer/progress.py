@@ -1,0 +1,100 @@
+"""Progress bars fed from inside compiled loops (MCMC and SVI share them).
+
+A tqdm bar is registered on the host under an integer *token*, and the token
+enters the compiled loop as a traced ``int32`` (``-1``: no bar). About every
+5% of the iterations a ``lax.cond`` fires a ``jax.debug.callback`` with the
+token and the number of iterations done. The compiled program is therefore
+the same with or without a bar: turning it on neither recompiles nor changes
+a single number the loop computes.
+
+Each report is a host callback (about 0.4 ms on CPU), so their number, not
+the bar, is what costs: 20 per run keep it within a few percent of the run
+time for runs of a second or more.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+
+import jax
+
+__all__ = ["NO_BAR", "ProgressBar", "report"]
+
+NO_BAR = -1
+_NUM_REPORTS = 20
+
+_BARS: dict = {}  # token -> (tqdm bar, on_report)
+_LOCK = threading.Lock()
+_TOKENS = itertools.count()
+
+
+def _on_host(token, done, *values):
+    with _LOCK:
+        entry = _BARS.get(int(token))
+        if entry is None:
+            return
+        bar, on_report = entry
+        done = int(done)
+        # Callbacks may arrive out of order: only ever move forward.
+        if done > bar.n:
+            if on_report is not None:
+                on_report(bar, done, *values)
+            bar.update(done - bar.n)
+
+
+def report(token, done, total: int, *values):
+    """From inside a compiled loop: tell the host bar that ``done`` of
+    ``total`` (static) iterations are finished, about every 5%.
+
+    ``values`` (traced scalars, e.g. the current loss) are passed to the
+    bar's ``on_report``.
+    """
+    every = max(1, total // _NUM_REPORTS)
+    is_due = (token != NO_BAR) & ((done % every == 0) | (done == total))
+    jax.lax.cond(
+        is_due,
+        lambda: jax.debug.callback(_on_host, token, done, *values),
+        lambda: None,
+    )
+
+
+class ProgressBar:
+    """Context manager: a tqdm bar registered under :attr:`token`.
+
+    Parameters
+    ----------
+    enabled : bool
+        Without a bar the token is :data:`NO_BAR`.
+    total : int
+        Number of iterations of the loop.
+    description : str
+    on_report : callable, optional
+        ``on_report(bar, done, *values)`` runs before each update, e.g. to
+        change the description or show a loss.
+    """
+
+    def __init__(self, enabled, total, description, on_report: Callable | None = None):
+        self.token = NO_BAR
+        self.enabled = bool(enabled)
+        self.total = total
+        self.description = description
+        self.on_report = on_report
+
+    def __enter__(self):
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.total, desc=self.description, leave=True)
+            with _LOCK:
+                self.token = next(_TOKENS) % (2**31 - 1)
+                _BARS[self.token] = (bar, self.on_report)
+        return self
+
+    def __exit__(self, *exc):
+        if self.token != NO_BAR:
+            jax.effects_barrier()  # deliver the last reports first
+            with _LOCK:
+                bar, _ = _BARS.pop(self.token)
+            bar.close()
