@@ -21,10 +21,12 @@ search and for its 15 cross-validation fits alone (the whole search minus
 ``refit_time_``). Run with
 
     python benchmarks/model_selection.py [--n-warmup N] [--n-draws N]
+        [--small-loop-threshold BYTES]
 """
 
 import argparse
 import logging
+import os
 import time
 import warnings
 
@@ -37,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bayes_sklearn import BayesianLogisticRegression
 from core_ppl.infer.mcmc import sampler as mcmc_sampler
+from core_ppl.util import set_small_loop_threshold
 
 
 class UncachedBayesianLogisticRegression(BayesianLogisticRegression):
@@ -96,7 +99,14 @@ def main():
     parser.add_argument("--n-warmup", type=int, default=defaults["n_warmup"])
     parser.add_argument("--n-draws", type=int, default=defaults["n_draws"])
     parser.add_argument("--n-chains", type=int, default=defaults["n_chains"])
+    parser.add_argument(
+        "--small-loop-threshold",
+        type=int,
+        help="call core_ppl.util.set_small_loop_threshold(BYTES) first",
+    )
     args = parser.parse_args()
+    if args.small_loop_threshold is not None:  # before JAX starts
+        set_small_loop_threshold(args.small_loop_threshold)
     budget = dict(
         n_warmup=args.n_warmup,
         n_draws=args.n_draws,
@@ -107,6 +117,7 @@ def main():
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     X, y = load_breast_cancer(return_X_y=True)
     print(f"GridSearchCV, 3 prior scales x 5 folds + refit = 16 fits; {budget}")
+    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     print(
         f"{'':<10}{'wall (s)':>10}{'CV fits (s)':>13}{'CPU (s)':>10}"
         f"{'sampler compiles':>18}{'XLA compiles':>14}"

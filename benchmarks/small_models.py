@@ -22,11 +22,15 @@ Usage::
     python benchmarks/small_models.py [--warmup 500] [--samples 500] [--chains 1]
     # with the comparison, from a venv holding numpyro and scikit-learn:
     PYTHONPATH=. /path/to/venv/bin/python benchmarks/small_models.py
+    # both libraries with XLA's small loops compiled as one function each
+    # (core_ppl.util.set_small_loop_threshold):
+    python benchmarks/small_models.py --small-loop-threshold 1048576
 """
 
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -41,6 +45,7 @@ import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl.diagnostics import effective_sample_size
 from core_ppl.infer import MCMC, NUTS
+from core_ppl.util import set_small_loop_threshold
 
 
 def models(ppl, dist):
@@ -206,8 +211,16 @@ def main():
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--chains", type=int, default=1)
+    parser.add_argument(
+        "--small-loop-threshold",
+        type=int,
+        help="call core_ppl.util.set_small_loop_threshold(BYTES) first; the "
+        "fresh processes of both libraries inherit it",
+    )
     parser.add_argument("--only", help=argparse.SUPPRESS)  # LIBRARY:MODEL
     args = parser.parse_args()
+    if args.small_loop_threshold is not None:  # before JAX starts
+        set_small_loop_threshold(args.small_loop_threshold)
     budget = (args.warmup, args.samples, args.chains)
     if args.only:
         print(json.dumps(run_one(*args.only.split(":"), budget)))
@@ -215,7 +228,7 @@ def main():
     print(
         f"device {jax.devices()[0]}, {args.chains} chain(s), "
         f"{args.warmup} warmup + {args.samples} draws; each first fit in a "
-        "fresh process"
+        f"fresh process; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     )
     libraries = ["core_ppl"]
     if importlib.util.find_spec("numpyro") is not None:

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bayes_sklearn import BayesianLogisticRegression
+from core_ppl.util import set_small_loop_threshold
 
 
 def main():
@@ -54,4 +55,8 @@ def main():
 
 
 if __name__ == "__main__":
+    # Opt-in, before JAX starts: XLA compiles each small loop of NUTS into one
+    # CPU function instead of launching its kernels one by one, which makes
+    # sampling on data of this size ~1.5x faster (see core_ppl.util).
+    set_small_loop_threshold()
     main()
