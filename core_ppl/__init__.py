@@ -8,7 +8,8 @@ follows Phan, Pradhan and Jankowiak, "Composable Effects for Flexible and
 Accelerated Probabilistic Programming in NumPyro" (2019); the public names
 mirror NumPyro's so that a model ports by changing its imports.
 
-Importing this package changes no global JAX setting.
+Importing this package changes no global JAX setting; :mod:`core_ppl.util`
+holds the process settings a user may opt into.
 """
 
 from core_ppl import handlers
