@@ -43,6 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve, solve_triangular
 
+from core_ppl.jit import jit
+
 __all__ = [
     "GPCondition",
     "KernelParams",
@@ -133,7 +135,7 @@ def kernel_params(eta1, msq, xisq, lam, c):
     return KernelParams(eta1=eta1, eta2=eta2, kappa=kappa, c=jnp.asarray(c))
 
 
-@jax.jit
+@jit
 def interaction_kernel(X, Z, params):
     """Evaluate the SKIM kernel between all rows of ``X`` and ``Z``.
 
@@ -169,7 +171,7 @@ def _kernel_from_inner_products(dot, dot_sq, params):
     )
 
 
-@jax.jit
+@jit
 def training_gram(X, params, noise_var, jitter=DEFAULT_JITTER, is_observed=None):
     """Training covariance ``K = k(X, X) + diag(noise_var + jitter)``, symmetric.
 
@@ -240,7 +242,7 @@ class GPCondition(NamedTuple):
         return jnp.where(self.is_observed, cross, 0.0) @ self.alpha
 
 
-@jax.jit
+@jit
 def condition_gp(X, y, params, noise_var, jitter=DEFAULT_JITTER, is_observed=None):
     """Factorise the training covariance and solve ``K alpha = y``.
 
@@ -345,7 +347,7 @@ def _gaussian_log_density_bwd(residuals, cotangent):
 _gaussian_log_density.defvjp(_gaussian_log_density_fwd, _gaussian_log_density_bwd)
 
 
-@jax.jit
+@jit
 def log_marginal_likelihood(
     X, y, params, noise_var, jitter=DEFAULT_JITTER, is_observed=None
 ):
@@ -379,7 +381,7 @@ def log_marginal_likelihood(
     return _gaussian_log_density(gram, y) - 0.5 * n_observed * math.log(2.0 * math.pi)
 
 
-@jax.jit
+@jit
 def weighted_log_marginal_likelihood(
     X, y, params, noise_var, weight, jitter=DEFAULT_JITTER
 ):
@@ -423,7 +425,7 @@ def weighted_log_marginal_likelihood(
     return gp + jnp.sum(jnp.where(is_observed, factor, 0.0))
 
 
-@jax.jit
+@jit
 def predict_latent(X, condition, params, X_new):
     """Posterior mean and variance of the noise-free f at new points.
 
@@ -619,7 +621,7 @@ def _probe_coordinates(probes, params):
     return scaled_base, base_moved, moved
 
 
-@jax.jit
+@jit
 def probe_kernel(probes, X, params):
     """Kernel between every probe and every row of ``X``, in O(M G K N + N P).
 
@@ -669,7 +671,7 @@ def _probe_cross_covariance(X, params, probes):
     return jnp.einsum("mg,mgn->mn", probes.weights, probe_kernel(probes, X, params))
 
 
-@jax.jit
+@jit
 def coefficient_moments(X, condition, params, probes):
     """Conditional posterior mean and variance of each probed coefficient.
 
@@ -701,7 +703,7 @@ def coefficient_moments(X, condition, params, probes):
     return mean, jnp.maximum(var, 0.0)
 
 
-@jax.jit
+@jit
 def coefficient_covariance(X, condition, params, probes):
     """Joint conditional posterior covariance of the probed coefficients.
 
@@ -732,7 +734,7 @@ def coefficient_covariance(X, condition, params, probes):
     return 0.5 * (cov + cov.T)
 
 
-@jax.jit
+@jit
 def mixture_moments(means, variances):
     """Mean and variance of an equal-weight mixture of Gaussians over draws.
 

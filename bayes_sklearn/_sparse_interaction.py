@@ -39,6 +39,7 @@ import core_ppl as ppl
 import core_ppl.distributions as dist
 from bayes_sklearn import _skim_kernel as sk
 from bayes_sklearn._base import BaseBayesianEstimator, bucket_size
+from core_ppl.jit import jit
 
 __all__ = ["SparseInteractionRegressor", "sparse_interaction_model"]
 
@@ -200,7 +201,7 @@ def _draw_condition(X, y, weight, draw, c, jitter):
     return params, sk.condition_gp(X, y, params, noise, 0.0, is_observed)
 
 
-@jax.jit
+@jit
 def _probe_moments_per_draw(X, y, weight, draws, c, jitter, probe_sets):
     """Conditional (mean, var) of each probe set's coefficients, per draw.
 
@@ -218,7 +219,7 @@ def _probe_moments_per_draw(X, y, weight, draws, c, jitter, probe_sets):
     return jax.lax.map(one_draw, draws)
 
 
-@jax.jit
+@jit
 def _predict_per_draw(X, y, weight, draws, c, jitter, chunks):
     """Latent mean, latent variance and noise variance per draw at the rows of
     ``chunks`` (C, R, P): arrays of shapes (S, C * R), (S, C * R) and (S,).

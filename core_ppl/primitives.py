@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from core_ppl.jit import jit
 from core_ppl.runtime import Messenger, apply_stack
 
 __all__ = [
@@ -195,7 +196,7 @@ def _draws_for_distinct(size, subsample_size):
     return int(np.ceil(mean + 8.0 * sd)) + 16
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+@functools.partial(jit, static_argnums=(1, 2, 3))
 def _distinct_uniform_indices(rng_key, size, subsample_size, num_draws):
     """The first ``subsample_size`` distinct values of iid uniform draws from
     ``range(size)``: a uniform ordered sample without replacement.

@@ -60,6 +60,7 @@ from core_ppl.infer.util import (
     potential_energy,
     split_model_args,
 )
+from core_ppl.jit import jit
 from core_ppl.primitives import param, plate, prng_key, sample
 
 __all__ = [
@@ -387,7 +388,7 @@ def _inspect_model(guide, args, kwargs):
     return sites
 
 
-@functools.partial(jax.jit, static_argnames=("model", "init_loc_fn", "static"))
+@functools.partial(jit, static_argnames=("model", "init_loc_fn", "static"))
 def _init_locs_jit(rng_key, arrays, *, model, init_loc_fn, static):
     """Unconstrained initial values of the latent sites (full plate size),
     and whether each sample site's log density is finite there."""
@@ -761,17 +762,17 @@ def _laplace_hessian(guide, params, args, kwargs):
     return jax.hessian(guide._potential(params, args, kwargs))(loc)
 
 
-@functools.partial(jax.jit, static_argnames=("guide", "static"))
+@functools.partial(jit, static_argnames=("guide", "static"))
 def _hessian_jit(params, arrays, *, guide, static):
     return _laplace_hessian(guide, params, *merge_model_args(arrays, static))
 
 
-@functools.partial(jax.jit, static_argnames=("guide", "sample_shape"))
+@functools.partial(jit, static_argnames=("guide", "sample_shape"))
 def _sample_laplace_jit(rng_key, params, precision, *, guide, sample_shape):
     posterior = guide._posterior(params, precision)
     return guide._constrain(posterior.sample(rng_key, sample_shape))
 
 
-@functools.partial(jax.jit, static_argnames=("guide", "sample_shape"))
+@functools.partial(jit, static_argnames=("guide", "sample_shape"))
 def _sample_posterior_jit(rng_key, params, *, guide, sample_shape):
     return guide._sample_posterior(rng_key, params, sample_shape)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from core_ppl.handlers import seed, substitute, trace
 from core_ppl.infer.util import merge_model_args, split_model_args
+from core_ppl.jit import jit
 
 __all__ = ["Predictive"]
 
@@ -76,7 +77,7 @@ def _predict_one(rng_key, draw, *, model, guide, params, args, kwargs, return_si
 
 
 @partial(
-    jax.jit,
+    jit,
     static_argnames=("model", "guide", "static", "return_sites", "batch_size"),
 )
 def _predict_jit(

@@ -35,6 +35,7 @@ from core_ppl.distributions.transforms import biject_to
 from core_ppl.handlers import replay, seed, substitute, trace
 from core_ppl.infer import progress
 from core_ppl.infer.util import merge_model_args, split_model_args
+from core_ppl.jit import jit
 
 __all__ = ["SVI", "SVIRunResult", "SVIState"]
 
@@ -120,13 +121,13 @@ def _step(state, args, kwargs, config):
     return SVIState(optim_state=optim_state, rng_key=rng_key), loss
 
 
-@partial(jax.jit, static_argnames=("config", "static"))
+@partial(jit, static_argnames=("config", "static"))
 def _update_jit(state, arrays, *, config, static):
     args, kwargs = merge_model_args(arrays, static)
     return _step(state, args, kwargs, config)
 
 
-@partial(jax.jit, static_argnames=("config", "static"))
+@partial(jit, static_argnames=("config", "static"))
 def _evaluate_jit(state, arrays, *, config, static):
     args, kwargs = merge_model_args(arrays, static)
     step_key = jax.random.split(state.rng_key)[1]
@@ -142,7 +143,7 @@ def _show_loss(bar, done, loss):
     bar.set_postfix_str(f"loss {float(loss):.4g}", refresh=False)
 
 
-@partial(jax.jit, static_argnames=("config", "static", "num_steps"))
+@partial(jit, static_argnames=("config", "static", "num_steps"))
 def _run_jit(state, arrays, bar_token, *, config, static, num_steps):
     args, kwargs = merge_model_args(arrays, static)
 

@@ -33,6 +33,7 @@ import numpy as np
 from core_ppl.distributions.transforms import biject_to
 from core_ppl.handlers import seed, substitute, trace
 from core_ppl.infer.initialization import init_to_uniform, uniform_radius
+from core_ppl.jit import jit
 
 __all__ = [
     "ModelInfo",
@@ -382,7 +383,7 @@ def merge_model_args(arrays, static):
 
 
 @partial(
-    jax.jit,
+    jit,
     static_argnames=("model", "static", "init_strategy", "max_tries", "is_batched"),
 )
 def _find_initial_params_jit(

@@ -45,6 +45,7 @@ from core_ppl.infer.util import (
     raise_no_valid_initial_point,
     split_model_args,
 )
+from core_ppl.jit import jit
 
 __all__ = ["MCMC", "MCMCState", "RunConfig"]
 
@@ -514,7 +515,7 @@ def _run_chains(
     return _RunOutputs(samples, fields, last, position, init_is_valid)
 
 
-_run_jit = jax.jit(_run_chains, static_argnums=0)
+_run_jit = jit(_run_chains, static_argnums=0)
 _run_pmap = jax.pmap(
     _run_chains, static_broadcasted_argnums=0, in_axes=(0, 0, None, None)
 )
