@@ -7,7 +7,7 @@ token and the number of iterations done. The compiled program is therefore
 the same with or without a bar: turning it on neither recompiles nor changes
 a single number the loop computes.
 
-Each report is a host callback (about 0.4 ms on CPU), so their number, not
+Each report is a host callback (about 0.2-0.8 ms on CPU), so their number, not
 the bar, is what costs: 20 per run keep it within a few percent of the run
 time for runs of a second or more.
 """
@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["NO_BAR", "ProgressBar", "report"]
 
@@ -30,13 +32,13 @@ _LOCK = threading.Lock()
 _TOKENS = itertools.count()
 
 
-def _on_host(token, done, *values):
+def _on_host(token_and_done, *values):
+    token, done = np.asarray(token_and_done).tolist()
     with _LOCK:
-        entry = _BARS.get(int(token))
+        entry = _BARS.get(token)
         if entry is None:
             return
         bar, on_report = entry
-        done = int(done)
         # Callbacks may arrive out of order: only ever move forward.
         if done > bar.n:
             if on_report is not None:
@@ -53,9 +55,12 @@ def report(token, done, total: int, *values):
     """
     every = max(1, total // _NUM_REPORTS)
     is_due = (token != NO_BAR) & ((done % every == 0) | (done == total))
+    # One array for both integers: JAX moves each callback argument to a
+    # device array first, ~0.06 ms apiece on CPU.
+    token_and_done = jnp.stack([token, done]).astype(jnp.int32)
     jax.lax.cond(
         is_due,
-        lambda: jax.debug.callback(_on_host, token, done, *values),
+        lambda: jax.debug.callback(_on_host, token_and_done, *values),
         lambda: None,
     )
 
