@@ -24,12 +24,13 @@ def test_jit_computes_what_jax_jit_computes_and_exposes_its_methods():
     np.testing.assert_array_equal(_power_sum(x, power=3), expected)
     assert _power_sum.__name__ == "_power_sum"
     assert _power_sum.__doc__ == "Sum of x ** power."
-    # lower/compile and the cache are those of the underlying jax.jit object
     compiled = _power_sum.lower(x, power=3).compile()
     np.testing.assert_array_equal(compiled(x), expected)
     before = _power_sum._cache_size()
     _power_sum(x + 1.0, power=3)  # same shapes: no new compile
     assert _power_sum._cache_size() == before
+    _power_sum(jnp.ones(8), power=3)  # a new shape compiles, and is counted
+    assert _power_sum._cache_size() == before + 1
 
 
 def test_jit_works_inside_a_users_transformations():
@@ -45,25 +46,42 @@ def test_jit_works_inside_a_users_transformations():
     np.testing.assert_allclose(grad, 2.0 * x)
 
 
-def test_cpu_programs_compile_with_the_cpu_options():
+def test_cpu_programs_compile_with_the_cpu_options_of_their_size():
     if jax.default_backend() != "cpu":
         pytest.skip("the options apply to the CPU backend only")
-    # This jaxlib accepts the option (the fallback below covers one that
-    # does not), so CPU programs use it.
-    assert core_jit.compiler_options() == {"xla_cpu_use_fusion_emitters": False}
+    # This jaxlib accepts the options (the fallback below covers one that
+    # does not), so CPU programs use them.
+    assert core_jit.compiler_options() == core_jit.CPU_COMPILER_OPTIONS
+    assert (
+        core_jit.compiler_options(small=True)
+        == core_jit.SMALL_PROGRAM_CPU_COMPILER_OPTIONS
+    )
+    # The size class follows the bytes of the array arguments, so the same
+    # shapes always meet the same compiled program.
+    limit = core_jit.SMALL_PROGRAM_BYTES // 4  # float32 elements
+    small, large = jnp.ones(limit, jnp.float32), jnp.ones(limit + 1, jnp.float32)
+    fn = core_jit.jit(jnp.sum)
+    np.testing.assert_array_equal(fn(small), limit)
+    np.testing.assert_array_equal(fn(large), limit + 1)
+    assert set(fn._top_level) == {True, False}
+    assert fn._cache_size() == 2
+    fn(small + 1.0), fn(large + 1.0)
+    assert fn._cache_size() == 2
 
 
 def test_an_option_this_xla_lacks_falls_back_to_its_defaults(monkeypatch):
-    # A jaxlib that renames or drops the option must still compile our
+    # A jaxlib that renames or drops an option must still compile our
     # programs, with XLA's defaults, instead of failing on every call.
-    monkeypatch.setattr(
-        core_jit, "CPU_COMPILER_OPTIONS", {"xla_cpu_no_such_option_here": True}
-    )
+    unknown = {"xla_cpu_no_such_option_here": True}
+    monkeypatch.setattr(core_jit, "CPU_COMPILER_OPTIONS", unknown)
+    monkeypatch.setattr(core_jit, "SMALL_PROGRAM_CPU_COMPILER_OPTIONS", unknown)
     core_jit.compiler_options.cache_clear()
     try:
-        assert core_jit.compiler_options() is None
+        assert core_jit.compiler_options(small=False) is None
+        assert core_jit.compiler_options(small=True) is None
         fresh = core_jit.jit(lambda x: x * 2.0)
         np.testing.assert_array_equal(fresh(jnp.ones(3)), 2.0)
+        assert fresh._top_level[True] is fresh._nested  # the plain jax.jit
     finally:
         core_jit.compiler_options.cache_clear()
 
