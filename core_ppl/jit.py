@@ -17,13 +17,13 @@ are bound by kernel launches, not arithmetic, so the extra optimisation buys
 nothing there, and dropping it halves the compile: eight schools compiled in
 2.2 s instead of 4.7 s, SKIM on 100 x 8 data in 5.0 s instead of 7.4 s, and
 both sampled as fast (within 3%, the noise). With real data it does cost:
-sampling was ~9% slower on breast cancer (569 x 30, 80 KB padded) and a
+sampling was ~9% slower on breast cancer (569 x 30, 68 KB) and a
 gradient on COVTYPE-sized data ~6% slower, hence the threshold.
 
 These are per-program compile options, so they are set on our programs
 only, never process-wide: importing core_ppl changes no JAX setting, and a
-user's own ``jax.jit`` compiles as before. It is used when JAX computes on
-CPU and the installed XLA knows them; elsewhere programs compile with
+user's own ``jax.jit`` compiles as before. They are used when JAX computes
+on CPU and the installed XLA knows them; elsewhere programs compile with
 XLA's defaults.
 """
 
