@@ -96,13 +96,18 @@ def init_to_sample(site=None):
 
 def init_to_median(site=None, num_samples=15):
     """Start each latent at the elementwise median of ``num_samples`` prior
-    draws: a robust central point that exists for heavy-tailed priors."""
+    draws: a robust central point that exists for heavy-tailed priors.
+    A site whose distribution cannot be sampled (``ImproperUniform``)
+    starts as :func:`init_to_uniform` with radius 2 starts it."""
     if site is None:
         return _ConfiguredStrategy(init_to_median, num_samples=num_samples)
     if not _is_latent(site) or site["value"] is not None:
         return None
     sample_shape = (num_samples,) + tuple(site["kwargs"].get("sample_shape", ()))
-    draws = site["fn"].sample(site["kwargs"]["rng_key"], sample_shape)
+    try:
+        draws = site["fn"].sample(site["kwargs"]["rng_key"], sample_shape)
+    except NotImplementedError:
+        return init_to_uniform(site)
     return jnp.median(draws, axis=0)
 
 

@@ -86,6 +86,21 @@ def test_init_strategies_give_points_in_the_support(strategy):
             assert np.all(np.abs(np.asarray(tr["mu"]["value"])) < 0.5)
 
 
+def test_init_to_median_starts_improper_sites_uniformly():
+    # A flat site cannot be sampled, so its median is undefined: it starts
+    # as init_to_uniform starts it, in (-2, 2) on the unconstrained space.
+    def model():
+        ppl.sample("free", dist.ImproperUniform(dist.constraints.positive, (), (4,)))
+
+    seeded = handlers.seed(model, rng_seed=0)
+    started = handlers.substitute(seeded, substitute_fn=init_to_median)
+    tr = handlers.trace(started).get_trace()
+    value = np.asarray(tr["free"]["value"])
+    assert value.shape == (4,)
+    assert np.all((np.exp(-2.0) < value) & (value < np.exp(2.0)))
+    assert len(np.unique(value)) == 4
+
+
 def test_initialize_model_finds_finite_points_per_chain():
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     info = initialize_model(keys, hierarchical, model_args=(Y,))
