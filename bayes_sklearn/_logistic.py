@@ -9,10 +9,11 @@ with independent normal priors,
 
 with each observation's log-likelihood multiplied by its sample weight. For
 K > 2 the K coefficient vectors are constrained to sum to zero (only their
-differences enter the likelihood; see ``_effects``). The posterior is sampled
-with NUTS (or approximated with SVI) by the shared base, and predictions
-average the per-draw class probabilities: the posterior predictive
-distribution.
+differences enter the likelihood; see :func:`sum_to_zero_basis`). The
+posterior is sampled with NUTS (or approximated with SVI) by the shared base,
+in coordinates that its Laplace approximation makes close to standard normal
+(see ``_laplace``), and predictions average the per-draw class probabilities:
+the posterior predictive distribution.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from sklearn.utils.multiclass import check_classification_targets
 import core_ppl as ppl
 import core_ppl.distributions as dist
 from bayes_sklearn._base import BaseBayesianEstimator, bucket_size
+from bayes_sklearn._laplace import laplace_approximation
 from core_ppl import handlers
+from core_ppl.distributions import constraints
 
 __all__ = ["BayesianLogisticRegression"]
 
@@ -51,17 +54,22 @@ __all__ = ["BayesianLogisticRegression"]
 # 1.1 s of CPU per default fit (best of 6), against a ~25 s compile.
 _MIN_PADDED_ROWS = 640
 _MIN_PADDED_FEATURES = 8
+# Up to this many coefficients NUTS samples in the coordinates of the Laplace
+# approximation. Beyond it, the dense map (a matrix product per gradient, and
+# O(rows x coefficients^2) per Newton step to find it) would cost more than it
+# saves, and the coefficients are only scaled by their prior.
+_MAX_LAPLACE_COEFFICIENTS = 1024
 # Upper bound on the elements of one (n_draws, rows, n_classes) block of
 # per-draw probabilities, so that prediction on many rows stays in memory.
 _PREDICT_BLOCK_ELEMENTS = 2**22
 
 
 # --- the model -----------------------------------------------------------------
-# Module-level functions taking data and hyperparameters as arrays, so that
-# the compiled sampler is reused across fits (see ``_base``). The shape of
-# ``coef_scale`` selects the likelihood: ``(n_features,)`` is the binary
-# model, ``(n_classes - 1, n_features)`` the softmax one. Shapes are static
-# under jit, so this choice costs nothing at run time.
+# A module-level function taking data and hyperparameters as arrays, so that
+# the compiled sampler is reused across fits (see ``_base``). Shapes select
+# the variant, statically under jit: ``mode`` of shape ``(n_columns,)`` is
+# the binary model, ``(n_classes - 1, n_columns)`` the softmax one; a vector
+# ``scale`` replaces the matrix when there are too many coefficients.
 
 
 def sum_to_zero_basis(n_classes):
@@ -78,6 +86,14 @@ def sum_to_zero_basis(n_classes):
         basis[j, j - 1] = -j
         basis[:, j - 1] /= np.sqrt(j * (j + 1))
     return basis
+
+
+def _class_basis(n_classes):
+    """Maps a row's latent outputs to its class logits (see ``_laplace``):
+    the log-odds of class 1 for two classes, else the class contrasts."""
+    if n_classes == 2:
+        return np.array([[0.0], [1.0]])
+    return sum_to_zero_basis(n_classes)
 
 
 def _observe(logits, y, weight):
@@ -99,51 +115,35 @@ def _observe(logits, y, weight):
         ppl.sample("y", likelihood, obs=y)
 
 
-def _effects(name, scale, is_softmax):
-    """Normal(0, scale) effects; per class and summing to 0 for the softmax.
-
-    The softmax likelihood only sees differences between classes, so the
-    free parameters are the ``n_classes - 1`` contrasts (site
-    ``name + "_contrasts"``), mapped to one effect per class by
-    :func:`sum_to_zero_basis`. Compared with independent per-class priors,
-    this drops the one direction the data cannot inform, which leaves the
-    predictive distribution unchanged and spares NUTS a prior-only ridge.
-    """
-    if not is_softmax:
-        return ppl.sample(name, dist.Normal(0.0, scale).to_event(scale.ndim))
-    contrasts = ppl.sample(
-        f"{name}_contrasts", dist.Normal(0.0, scale).to_event(scale.ndim)
-    )
-    basis = jnp.asarray(sum_to_zero_basis(scale.shape[0] + 1), contrasts.dtype)
-    return jnp.tensordot(basis, contrasts, axes=1)
-
-
-def _logistic_model(X, y, weight, coef_scale, intercept_scale):
-    """Logistic regression with an intercept.
+def _logistic_model(design, y, weight, prior_scale, mode, scale):
+    """Logistic regression, sampled in the coordinates ``z`` of ``_laplace``.
 
     Parameters
     ----------
-    X : array of shape (n_rows, n_features)
+    design : array of shape (n_rows, n_columns)
+        Features, then a column of ones when there is an intercept.
     y : array of shape (n_rows,)
         Class index (0/1 as float for two classes, int otherwise).
     weight : array of shape (n_rows,)
         Sample weights; 0 on padding rows.
-    coef_scale : array of shape (n_features,) or (n_classes - 1, n_features)
+    prior_scale : array of shape (n_columns,) or (n_classes - 1, n_columns)
         Prior standard deviation of each coefficient (contrast).
-    intercept_scale : array of shape () or (n_classes - 1,)
-        Prior standard deviation of the intercept(s).
+    mode, scale : arrays
+        The coefficients are ``mode + scale @ z`` (``mode`` shaped like
+        ``prior_scale``, ``scale`` a square matrix), or ``mode + scale * z``
+        for a vector ``scale``.
     """
-    is_softmax = coef_scale.ndim == 2
-    coef = _effects("coef", coef_scale, is_softmax)
-    intercept = _effects("intercept", intercept_scale, is_softmax)
-    _observe(X @ coef.T + intercept, y, weight)
-
-
-def _logistic_model_no_intercept(X, y, weight, coef_scale):
-    """Logistic regression through the origin; arguments as
-    :func:`_logistic_model`."""
-    coef = _effects("coef", coef_scale, coef_scale.ndim == 2)
-    _observe(X @ coef.T, y, weight)
+    z = ppl.sample("z", dist.ImproperUniform(constraints.real, (), (mode.size,)))
+    step = scale @ z if scale.ndim == 2 else scale * z
+    coef = mode + step.reshape(mode.shape)
+    # The prior is on the coefficients; z's flat reference measure and the
+    # map's constant Jacobian leave it unchanged.
+    ppl.factor("coef_prior", dist.Normal(0.0, prior_scale).log_prob(coef).sum())
+    logits = design @ coef.T
+    if mode.ndim == 2:  # class contrasts -> one logit per class
+        basis = jnp.asarray(sum_to_zero_basis(mode.shape[0] + 1), logits.dtype)
+        logits = logits @ basis.T
+    _observe(logits, y, weight)
 
 
 # --- the estimator ---------------------------------------------------------------
@@ -262,6 +262,17 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
     component that the data cannot inform (its predictions are identical),
     and NUTS samples it several times faster.
 
+    Before sampling, ``fit`` finds the posterior mode by Newton's method and
+    NUTS samples ``z``, with ``coefficients = mode + L z`` and ``L L^T`` the
+    inverse Hessian of the negative log posterior at the mode (the Laplace
+    approximation, under which ``z`` is standard normal). This changes the
+    sampler's coordinates, not the posterior, and cuts the trajectories that
+    correlated features call for: on standardized breast-cancer data, ~7
+    leapfrog steps per draw instead of ~31 at ``prior_scale=1`` and ~15
+    instead of ~130 at ``prior_scale=10``. Beyond 1024 coefficients the map
+    would cost more than it saves, and NUTS samples the coefficients divided
+    by their prior scale.
+
     ``predict``, ``predict_proba`` and ``decision_function`` all derive from
     the posterior predictive probabilities, so they always agree:
     ``decision_function`` returns their log-odds (two classes) or their
@@ -358,7 +369,7 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
     _min_padded_rows = _MIN_PADDED_ROWS
 
     def _get_model(self):
-        return _logistic_model if self.fit_intercept else _logistic_model_no_intercept
+        return _logistic_model
 
     def _model_inputs(self, X, y, sample_weight):
         check_classification_targets(y)
@@ -370,27 +381,44 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
         # Zero columns leave the likelihood unchanged: their coefficients keep
         # their prior, independent of the rest, and are trimmed after the fit.
         n_padded = bucket_size(X.shape[1], _MIN_PADDED_FEATURES)
-        X = np.pad(X, [(0, 0), (0, n_padded - X.shape[1])])
-        coef_shape = (n_padded,) if n_classes == 2 else (n_classes - 1, n_padded)
-        y_obs = y_index.astype(np.float64 if n_classes == 2 else np.int32)
-        hyperparameters = (np.full(coef_shape, self.prior_scale, dtype=np.float64),)
+        design = np.pad(X, [(0, 0), (0, n_padded - X.shape[1])])
         if self.fit_intercept:
-            hyperparameters += (
-                np.full(coef_shape[:-1], self.intercept_prior_scale, dtype=np.float64),
+            design = np.hstack([design, np.ones((X.shape[0], 1), X.dtype)])
+        n_outputs = 1 if n_classes == 2 else n_classes - 1
+        prior_scale = np.full((n_outputs, design.shape[1]), float(self.prior_scale))
+        if self.fit_intercept:
+            prior_scale[:, -1] = self.intercept_prior_scale
+        if prior_scale.size <= _MAX_LAPLACE_COEFFICIENTS:
+            mode, scale = laplace_approximation(
+                design.astype(np.float64),
+                y_index,
+                sample_weight,
+                prior_scale,
+                _class_basis(n_classes),
             )
-        return (X, y_obs), hyperparameters
+        else:
+            mode, scale = np.zeros_like(prior_scale), prior_scale.reshape(-1)
+        if n_classes == 2:
+            mode, prior_scale = mode[0], prior_scale[0]
+        self._coef_from_z = (mode, scale)  # read by _trim_draws
+        y_obs = y_index.astype(np.float64 if n_classes == 2 else np.int32)
+        return (design, y_obs), (prior_scale, mode, scale)
 
     def _trim_draws(self, grouped):
-        # Softmax contrasts -> one effect per class; drop padding columns.
+        # z -> coefficients (see _logistic_model); softmax contrasts -> one
+        # effect per class; padding columns dropped, the intercept split off.
+        mode, scale = self._coef_from_z
+        z = grouped["z"].astype(np.float64)
+        step = z @ scale.T if scale.ndim == 2 else z * scale
+        coef = mode + step.reshape(z.shape[:2] + mode.shape)
         if self.classes_.shape[0] > 2:
             basis = sum_to_zero_basis(self.classes_.shape[0])
-            grouped = {
-                name.removesuffix("_contrasts"): np.einsum(
-                    "kj,cdj...->cdk...", basis, draws
-                ).astype(draws.dtype)
-                for name, draws in grouped.items()
-            }
-        return {**grouped, "coef": grouped["coef"][..., : self.n_features_in_]}
+            coef = np.einsum("kj,cdjf->cdkf", basis, coef)
+        dtype = grouped["z"].dtype
+        draws = {"coef": coef[..., : self.n_features_in_].astype(dtype)}
+        if self.fit_intercept:
+            draws["intercept"] = coef[..., -1].astype(dtype)
+        return draws
 
     def _set_fitted_attributes(self):
         n_outputs = 1 if self.classes_.shape[0] == 2 else self.classes_.shape[0]
