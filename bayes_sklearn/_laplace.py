@@ -43,6 +43,7 @@ class _NegativeLogPosterior:
 
     def __init__(self, design, y, weight, prior_scale, class_basis):
         self.design = design
+        self.y = y
         self.onehot = np.eye(class_basis.shape[0])[y]
         self.weight = weight
         self.precision = 1.0 / prior_scale.reshape(-1) ** 2
@@ -54,9 +55,9 @@ class _NegativeLogPosterior:
         return log_softmax(latent @ self.class_basis.T, axis=1)
 
     def value(self, w):
-        log_likelihood = np.sum(self.onehot * self._log_proba(w), axis=1)
+        log_likelihood = np.take_along_axis(self._log_proba(w), self.y[:, None], 1)
         log_prior = -0.5 * np.sum(self.precision * w**2)  # up to a constant
-        return -np.sum(self.weight * log_likelihood) - log_prior
+        return -np.sum(self.weight * log_likelihood[:, 0]) - log_prior
 
     def gradient_and_hessian(self, w):
         proba = np.exp(self._log_proba(w))
