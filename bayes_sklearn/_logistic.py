@@ -388,16 +388,20 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
         prior_scale = np.full((n_outputs, design.shape[1]), float(self.prior_scale))
         if self.fit_intercept:
             prior_scale[:, -1] = self.intercept_prior_scale
+        mode, scale = np.zeros_like(prior_scale), prior_scale.reshape(-1)
         if prior_scale.size <= _MAX_LAPLACE_COEFFICIENTS:
-            mode, scale = laplace_approximation(
-                design.astype(np.float64),
-                y_index,
-                sample_weight,
-                prior_scale,
-                _class_basis(n_classes),
-            )
-        else:
-            mode, scale = np.zeros_like(prior_scale), prior_scale.reshape(-1)
+            try:
+                mode, scale = laplace_approximation(
+                    design.astype(np.float64),
+                    y_index,
+                    sample_weight,
+                    prior_scale,
+                    _class_basis(n_classes),
+                )
+            except np.linalg.LinAlgError:
+                # The Hessian is singular in floating point (a prior too weak
+                # for the data to pin every direction): keep the prior scale.
+                pass
         if n_classes == 2:
             mode, prior_scale = mode[0], prior_scale[0]
         self._coef_from_z = (mode, scale)  # read by _trim_draws

@@ -98,3 +98,20 @@ def test_without_the_laplace_map_the_posterior_is_the_same(monkeypatch):
         laplace["sd"] ** 2 / laplace["ess"] + scaled["sd"] ** 2 / scaled["ess"]
     )
     assert np.all(np.abs(laplace["mean"] - scaled["mean"]) < 5 * se)
+
+
+def test_numerically_singular_hessian_keeps_the_prior_scale():
+    # 10 rows, 50 features and a prior of scale 1e8: the Hessian's 40
+    # directions the data do not see have curvature 1e-16, singular next to
+    # the rest in float64. The fit then samples prior-scaled coordinates.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 50)), np.arange(10) % 2
+    design = np.hstack([X, np.ones((10, 1))])
+    with pytest.raises(np.linalg.LinAlgError):
+        laplace_approximation(
+            design, y, np.ones(10), np.full((1, 51), 1e8), np.array([[0.0], [1.0]])
+        )
+    fitted = BayesianLogisticRegression(
+        prior_scale=1e8, n_warmup=50, n_draws=50, random_state=0
+    ).fit(X, y)
+    assert fitted.coef_.shape == (1, 50) and np.all(np.isfinite(fitted.coef_))
