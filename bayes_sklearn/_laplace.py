@@ -107,6 +107,12 @@ def laplace_approximation(design, y, weight, prior_scale, class_basis):
         Upper triangular, with ``scale @ scale.T`` the inverse of the
         Hessian of the negative log posterior at ``mode`` (coefficients
         flattened in C order).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If the Hessian is singular in floating point (a prior too weak for
+        directions the data do not see).
     """
     objective = _NegativeLogPosterior(design, y, weight, prior_scale, class_basis)
     # The objective is strictly convex (the prior is), so Newton's method
