@@ -120,8 +120,8 @@ def laplace_approximation(design, y, weight, prior_scale, class_basis):
     # Vandenberghe 2004, "Convex Optimization", section 9.5).
     w = np.zeros(prior_scale.size)
     value = objective.value(w)
+    gradient, hessian = objective.gradient_and_hessian(w)
     for _ in range(_MAX_NEWTON_STEPS):
-        gradient, hessian = objective.gradient_and_hessian(w)
         step = cho_solve(cho_factor(hessian), gradient)
         decrement = gradient @ step
         if decrement / 2 <= _NEWTON_TOLERANCE:
@@ -136,7 +136,7 @@ def laplace_approximation(design, y, weight, prior_scale, class_basis):
         else:  # no decrease left at floating-point precision
             break
         w, value = candidate, candidate_value
-    _, hessian = objective.gradient_and_hessian(w)
+        gradient, hessian = objective.gradient_and_hessian(w)
     # hessian = R R^T with R lower triangular, so R^-T R^-1 is its inverse.
     lower = np.linalg.cholesky(hessian)
     scale = solve_triangular(lower, np.eye(w.size), lower=True).T
