@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from core_ppl.jit import jit
-from core_ppl.runtime import Messenger, apply_stack
+from core_ppl.runtime import Messenger, apply_stack, handler_stack
 
 __all__ = [
     "CondIndepStackFrame",
@@ -244,9 +244,7 @@ def _subsample_indices(size, subsample_size, rng_key=None):
 
 
 def _plate_dims_in_use():
-    from core_ppl.runtime import _HANDLER_STACK
-
-    return {h.dim for h in _HANDLER_STACK if isinstance(h, plate)}
+    return {h.dim for h in handler_stack() if isinstance(h, plate)}
 
 
 class plate(Messenger):

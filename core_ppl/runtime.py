@@ -9,7 +9,9 @@ value if no handler supplied one, then travels back up in the opposite order
 NumPyro paper (Phan, Pradhan, Jankowiak 2019, section 2): inference algorithms
 are compositions of small handlers rather than special interpreters.
 
-The stack is a module-level list, so handlers must be created *inside* any
+Each thread has its own stack (:func:`handler_stack`), so models run in
+several threads at once (``GridSearchCV`` under joblib's threading backend)
+never see each other's handlers. Handlers must be created *inside* any
 function that is jitted or vmapped: a handler holding a tracer past the end of
 its transformation would leak it. Every ``Messenger`` removes itself from the
 stack even when the model raises, so no state survives an exception.
@@ -17,13 +19,32 @@ stack even when the model raises, so no state survives an exception.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypedDict
 
-__all__ = ["Message", "Messenger", "apply_stack", "default_process_message"]
+__all__ = [
+    "Message",
+    "Messenger",
+    "apply_stack",
+    "default_process_message",
+    "handler_stack",
+]
 
-# The handler stack. Index 0 is the outermost (first entered) handler.
-_HANDLER_STACK: list[Messenger] = []
+_THREAD_STATE = threading.local()
+
+
+def handler_stack() -> list[Messenger]:
+    """The calling thread's handler stack; index 0 is the outermost handler.
+
+    JAX traces a jitted function in the thread that calls it, so a per-thread
+    stack is also what keeps one thread's tracers out of another's model.
+    """
+    try:
+        return _THREAD_STATE.stack
+    except AttributeError:
+        _THREAD_STATE.stack = []
+        return _THREAD_STATE.stack
 
 
 class Message(TypedDict, total=False):
@@ -91,14 +112,15 @@ class Messenger:
         self.fn = fn
 
     def __enter__(self):
-        _HANDLER_STACK.append(self)
+        handler_stack().append(self)
         return self
 
     def __exit__(self, exc_type, exc_value, traceback):
         # Remove ourselves, and anything entered after us that failed to exit,
         # so an exception inside a model never leaves the stack dirty.
-        if self in _HANDLER_STACK:
-            del _HANDLER_STACK[_HANDLER_STACK.index(self) :]
+        stack = handler_stack()
+        if self in stack:
+            del stack[stack.index(self) :]
 
     def process_message(self, msg: Message) -> None:
         pass
@@ -135,13 +157,14 @@ def apply_stack(msg: Message) -> Message:
     value is then computed if still missing, and the handlers that saw the
     message post-process it in reverse order.
     """
+    stack = handler_stack()
     seen = 0
-    for handler in reversed(_HANDLER_STACK):
+    for handler in reversed(stack):
         seen += 1
         handler.process_message(msg)
         if msg.get("stop"):
             break
     default_process_message(msg)
-    for handler in _HANDLER_STACK[len(_HANDLER_STACK) - seen :]:
+    for handler in stack[len(stack) - seen :]:
         handler.postprocess_message(msg)
     return msg

@@ -11,7 +11,7 @@ import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl import handlers
 from core_ppl.infer.util import log_density
-from core_ppl.runtime import _HANDLER_STACK
+from core_ppl.runtime import handler_stack
 
 
 def model(data=None):
@@ -145,7 +145,7 @@ def test_handlers_work_as_context_managers_and_leave_no_state_on_error():
     with handlers.seed(rng_seed=0), handlers.trace() as tr:
         model(DATA)
     assert "loc" in tr
-    assert _HANDLER_STACK == []
+    assert handler_stack() == []
 
     def broken():
         ppl.sample("x", dist.Normal(0.0, 1.0))
@@ -153,7 +153,7 @@ def test_handlers_work_as_context_managers_and_leave_no_state_on_error():
 
     with pytest.raises(RuntimeError, match="boom"):
         handlers.trace(handlers.seed(broken, 0)).get_trace()
-    assert _HANDLER_STACK == []
+    assert handler_stack() == []
 
 
 def test_handlers_compose_under_jit_vmap_and_grad():
@@ -171,4 +171,4 @@ def test_handlers_compose_under_jit_vmap_and_grad():
     grad = jax.jit(jax.grad(neg_log_joint))(0.2)
     # d/dloc of -[log N(loc|0,1) + sum log N(x|loc,1)] = loc - sum(x - loc)
     np.testing.assert_allclose(grad, 0.2 - np.sum(np.asarray(DATA) - 0.2), rtol=1e-5)
-    assert _HANDLER_STACK == []
+    assert handler_stack() == []
