@@ -38,7 +38,8 @@ def test_exp_of_normal_matches_scipy_lognormal_and_lognormal():
 @pytest.mark.parametrize("scale", [2.0, -0.5])
 def test_affine_normal_matches_scipy_normal(scale):
     loc = np.array([1.0, -2.0])
-    d = dist.TransformedDistribution(dist.Normal(0.0, 1.0), T.AffineTransform(loc, scale))
+    affine = T.AffineTransform(loc, scale)
+    d = dist.TransformedDistribution(dist.Normal(0.0, 1.0), affine)
     y = np.array([[0.3, -1.0], [4.0, 2.0]])
     expected = st.norm.logpdf(y, loc=loc, scale=abs(scale))
     np.testing.assert_allclose(d.log_prob(y), expected, rtol=1e-10)
