@@ -478,29 +478,30 @@ class do(Messenger):
         intervention = self.data.get(msg["name"])
         if intervention is None:
             return
-        if self._is_intervened_elsewhere(msg):
+        # Other do handlers splitting this very message: a second intervention.
+        others = [
+            h for h in handler_stack() if isinstance(h, do) and id(msg) in h._splitting
+        ]
+        if others:
             warnings.warn(
                 f"do: site '{msg['name']}' is intervened on by two do handlers; "
                 "this is almost certainly a mistake",
                 RuntimeWarning,
                 stacklevel=2,
             )
-        self._send_unintervened_copy(msg)
+        self._send_unintervened_copy(msg, [self, *others])
         msg["name"] = msg["name"] + "__CF"
         msg["value"] = intervention
         msg["is_observed"] = True
         msg["stop"] = True
 
-    def _is_intervened_elsewhere(self, msg):
-        return any(
-            isinstance(h, do) and h is not self and id(msg) in h._splitting
-            for h in handler_stack()
-        )
-
-    def _send_unintervened_copy(self, msg):
+    @staticmethod
+    def _send_unintervened_copy(msg, splitters):
         # The copy goes through the whole stack again, inner handlers
         # included, so the fields they accumulate (plate frames, scales,
-        # masks) restart empty rather than being applied twice.
+        # masks) restart empty rather than being applied twice. Every do
+        # handler already splitting the message lets the copy pass, which
+        # keeps nested interventions on one site from recursing forever.
         copy = dict(
             msg,
             kwargs=dict(msg["kwargs"]),
@@ -510,11 +511,13 @@ class do(Messenger):
             mask=None,
             intermediates=[],
         )
-        self._splitting.add(id(copy))
+        for h in splitters:
+            h._splitting.add(id(copy))
         try:
             apply_stack(copy)
         finally:
-            self._splitting.discard(id(copy))
+            for h in splitters:
+                h._splitting.discard(id(copy))
 
 
 class scope(Messenger):
