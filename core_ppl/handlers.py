@@ -431,6 +431,32 @@ class lift(Messenger):
             self._lifted[name] = msg
 
 
+def _send_unintervened_copy(msg, splitters):
+    """Send a copy of ``msg`` through the whole stack, as ``do`` does.
+
+    The copy meets the inner handlers again, so the fields they accumulate
+    (plate frames, scales, masks) restart empty rather than being applied
+    twice. Every ``do`` handler in ``splitters`` lets the copy pass, which
+    keeps nested interventions on one site from recursing forever.
+    """
+    copy = dict(
+        msg,
+        kwargs=dict(msg["kwargs"]),
+        infer=dict(msg["infer"]),
+        cond_indep_stack=[],
+        scale=None,
+        mask=None,
+        intermediates=[],
+    )
+    for h in splitters:
+        h._splitting.add(id(copy))
+    try:
+        apply_stack(copy)
+    finally:
+        for h in splitters:
+            h._splitting.discard(id(copy))
+
+
 class do(Messenger):
     """Intervene on sample sites: ``do(model, data={"z": 1.0})`` makes the
     model use ``z = 1.0`` downstream.
@@ -489,35 +515,11 @@ class do(Messenger):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        self._send_unintervened_copy(msg, [self, *others])
+        _send_unintervened_copy(msg, [self, *others])
         msg["name"] = msg["name"] + "__CF"
         msg["value"] = intervention
         msg["is_observed"] = True
         msg["stop"] = True
-
-    @staticmethod
-    def _send_unintervened_copy(msg, splitters):
-        # The copy goes through the whole stack again, inner handlers
-        # included, so the fields they accumulate (plate frames, scales,
-        # masks) restart empty rather than being applied twice. Every do
-        # handler already splitting the message lets the copy pass, which
-        # keeps nested interventions on one site from recursing forever.
-        copy = dict(
-            msg,
-            kwargs=dict(msg["kwargs"]),
-            infer=dict(msg["infer"]),
-            cond_indep_stack=[],
-            scale=None,
-            mask=None,
-            intermediates=[],
-        )
-        for h in splitters:
-            h._splitting.add(id(copy))
-        try:
-            apply_stack(copy)
-        finally:
-            for h in splitters:
-                h._splitting.discard(id(copy))
 
 
 class scope(Messenger):
