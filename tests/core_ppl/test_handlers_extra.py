@@ -130,8 +130,8 @@ def test_lift_turns_params_into_latent_sample_sites():
     assert tr["w"]["fn"] is prior
     assert tr["b"]["type"] == "param" and float(tr["b"]["value"]) == 0.0
     # The value is a draw from the prior, not the param's initial value.
-    draws = [float(_trace(handlers.lift(param_model, prior=prior), 1.0,
-                          rng_seed=s)["w"]["value"]) for s in range(3)]
+    lifted = handlers.lift(param_model, prior=prior)
+    draws = [float(_trace(lifted, 1.0, rng_seed=s)["w"]["value"]) for s in range(3)]
     assert len(set(draws)) == 3 and 0.5 not in draws
 
 
@@ -184,9 +184,9 @@ def test_do_splits_the_site_as_numpyro_does():
 
 
 def test_do_records_the_intervened_site_under_its_mangled_name_inside():
-    with handlers.seed(rng_seed=0), handlers.do(data={"z": 100.0}):
-        with handlers.trace() as inner:
-            chain()
+    seeded, intervened = handlers.seed(rng_seed=0), handlers.do(data={"z": 100.0})
+    with seeded, intervened, handlers.trace() as inner:
+        chain()
     assert list(inner) == ["s", "z", "z__CF", "y"]
     assert inner["z__CF"]["is_observed"] and float(inner["z__CF"]["value"]) == 100.0
     assert not inner["z"]["is_observed"] and float(inner["z"]["value"]) != 100.0
@@ -246,9 +246,9 @@ def test_scope_prefixes_sites_and_plates():
 
 
 def test_scope_nests_and_hides_types():
-    with handlers.seed(rng_seed=0), handlers.trace() as tr:
-        with handlers.scope(prefix="outer"):
-            handlers.scope(layer, prefix="inner", hide_types=["plate", "param"])()
+    seeded, outer = handlers.seed(rng_seed=0), handlers.scope(prefix="outer")
+    with seeded, handlers.trace() as tr, outer:
+        handlers.scope(layer, prefix="inner", hide_types=["plate", "param"])()
     assert list(tr) == ["outer/w", "outer/units", "outer/inner/h", "outer/inner/out"]
     assert [f.name for f in tr["outer/inner/h"]["cond_indep_stack"]] == [
         "outer/units"

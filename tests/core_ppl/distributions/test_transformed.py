@@ -120,9 +120,9 @@ def test_expand_and_to_event():
 def test_mean_and_variance_are_not_implemented():
     d = _lognormal_as_transformed()
     with pytest.raises(NotImplementedError):
-        d.mean
+        _ = d.mean
     with pytest.raises(NotImplementedError):
-        d.variance
+        _ = d.variance
 
 
 def test_has_rsample_follows_the_base():
