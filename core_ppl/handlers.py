@@ -347,7 +347,12 @@ class reparam(Messenger):
         if strategy is None:
             return
         new_fn, value = strategy(msg["name"], msg["fn"], msg["value"])
-        if value is not None and new_fn is None:
+        if new_fn is None and value is None:
+            raise ValueError(
+                f"reparam: the strategy for site '{msg['name']}' returned neither "
+                "a distribution nor a value"
+            )
+        if new_fn is None:
             _make_deterministic(msg, value)
             return
         if value is not None and msg["value"] is None:

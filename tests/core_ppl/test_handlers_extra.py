@@ -108,9 +108,12 @@ def test_reparam_under_jit_creates_no_leaks():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
-def test_reparam_rejects_a_bad_config():
+def test_reparam_rejects_a_bad_config_and_an_empty_strategy_result():
     with pytest.raises(TypeError, match="config"):
         handlers.reparam(hierarchical, config=["theta"])
+    empty = handlers.reparam(hierarchical, config={"theta": lambda *_: (None, None)})
+    with pytest.raises(ValueError, match="theta"):
+        _trace(empty)
 
 
 # --- lift -------------------------------------------------------------------------
