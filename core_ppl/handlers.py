@@ -20,20 +20,26 @@ Example
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from core_ppl.runtime import Messenger
+from core_ppl.runtime import Messenger, apply_stack, handler_stack
 
 __all__ = [
     "block",
     "condition",
+    "do",
+    "infer_config",
+    "lift",
     "mask",
+    "reparam",
     "replay",
     "scale",
+    "scope",
     "seed",
     "substitute",
     "trace",
@@ -262,3 +268,352 @@ class mask(Messenger):
             return
         msg["fn"] = msg["fn"].mask(self.mask)
         msg["mask"] = self.mask if msg["mask"] is None else msg["mask"] & self.mask
+
+
+# --- reparametrisation, lifting, interventions, scopes -------------------------
+
+
+def _identity(value):
+    return value
+
+
+def _make_deterministic(msg, value):
+    """Turn a sample message into a ``deterministic`` one recording ``value``.
+
+    The keys of :class:`~core_ppl.runtime.Message` stay present, so handlers
+    further out (``trace``, ``plate``, ``substitute``) read it as they read a
+    site made by :func:`~core_ppl.primitives.deterministic`.
+    """
+    msg["type"] = "deterministic"
+    msg["fn"] = _identity
+    msg["args"] = (value,)
+    msg["kwargs"] = {}
+    msg["value"] = value
+    msg["is_observed"] = False
+    msg["scale"] = None
+    msg["mask"] = None
+
+
+class reparam(Messenger):
+    """Reparametrise sample sites with strategies from
+    :mod:`core_ppl.infer.reparam`.
+
+    A strategy is called as ``strategy(name, fn, obs)`` and returns ``(new_fn,
+    value)``; it may draw auxiliary sites, which travel through the whole
+    handler stack. When ``new_fn`` is None the site becomes a
+    ``deterministic`` site recording ``value``: it adds nothing to the log
+    density, its auxiliary sites do. Otherwise the site keeps its name with
+    distribution ``new_fn``, observed at ``value`` when one is returned.
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The model to wrap.
+    config : dict or callable
+        ``{site name: strategy}``, or ``config(site) -> strategy or None``
+        called on each sample site.
+
+    Examples
+    --------
+    >>> import core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl import handlers
+    >>> from core_ppl.infer.reparam import LocScaleReparam
+    >>> def model():
+    ...     return ppl.sample("x", dist.Normal(1.0, 2.0))
+    >>> noncentred = handlers.reparam(model, config={"x": LocScaleReparam(0)})
+    >>> tr = handlers.trace(handlers.seed(noncentred, rng_seed=0)).get_trace()
+    >>> [(name, site["type"]) for name, site in tr.items()]
+    [('x_decentered', 'sample'), ('x', 'deterministic')]
+    >>> bool(tr["x"]["value"] == 1.0 + 2.0 * tr["x_decentered"]["value"])
+    True
+    """
+
+    def __init__(self, fn=None, config=None):
+        if not (isinstance(config, dict) or callable(config)):
+            raise TypeError(
+                "reparam: config must be a dict {site name: strategy} or a "
+                f"callable site -> strategy, got {type(config).__name__}"
+            )
+        self.config = config
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] != "sample":
+            return
+        if isinstance(self.config, dict):
+            strategy = self.config.get(msg["name"])
+        else:
+            strategy = self.config(msg)
+        if strategy is None:
+            return
+        new_fn, value = strategy(msg["name"], msg["fn"], msg["value"])
+        if new_fn is None and value is None:
+            raise ValueError(
+                f"reparam: the strategy for site '{msg['name']}' returned neither "
+                "a distribution nor a value"
+            )
+        if new_fn is None:
+            _make_deterministic(msg, value)
+            return
+        if value is not None and msg["value"] is None:
+            msg["is_observed"] = True
+        msg["fn"] = new_fn
+        msg["value"] = value
+
+
+def _is_distribution(obj):
+    return callable(getattr(obj, "sample", None)) and hasattr(obj, "log_prob")
+
+
+class lift(Messenger):
+    """Turn ``param`` sites into ``sample`` sites drawn from a prior.
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The model to wrap.
+    prior : Distribution or dict
+        One prior for every param site, or ``{param name: prior}``; params
+        without a prior in the dict stay params.
+
+    Notes
+    -----
+    A lifted site is latent and needs a key, so put ``seed`` outside
+    ``lift``. A param read twice under one name sees the first draw; the
+    second read is hidden from the handlers outside, so traces record one
+    site.
+
+    Examples
+    --------
+    >>> import core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl import handlers
+    >>> def model():
+    ...     return ppl.param("w", 0.5)
+    >>> lifted = handlers.lift(model, prior={"w": dist.Normal(0.0, 1.0)})
+    >>> site = handlers.trace(handlers.seed(lifted, rng_seed=0)).get_trace()["w"]
+    >>> site["type"], isinstance(site["fn"], dist.Normal)
+    ('sample', True)
+    """
+
+    def __init__(self, fn=None, prior=None):
+        priors = prior.values() if isinstance(prior, dict) else [prior]
+        if not all(_is_distribution(p) for p in priors):
+            raise TypeError(
+                "lift: prior must be a distribution or a dict of distributions, "
+                f"got {prior!r}"
+            )
+        self.prior = prior
+        self._lifted = {}
+        super().__init__(fn)
+
+    def __enter__(self):
+        # A fresh record per run: a wrapped model may run many times.
+        self._lifted = {}
+        return super().__enter__()
+
+    def process_message(self, msg):
+        if msg["type"] != "param":
+            return
+        name = msg["name"]
+        if isinstance(self.prior, dict):
+            prior = self.prior.get(name)
+        else:
+            prior = self.prior
+        if prior is None:
+            return
+        msg["type"] = "sample"
+        msg["fn"] = prior
+        msg["args"] = ()
+        msg["kwargs"] = {"rng_key": None, "sample_shape": ()}
+        msg["is_observed"] = False
+        if name in self._lifted:
+            msg["value"] = self._lifted[name]["value"]
+            msg["is_observed"] = True
+            msg["stop"] = True
+        else:
+            # The message itself: its value is filled in by the time the
+            # model reads the param again.
+            self._lifted[name] = msg
+
+
+def _send_unintervened_copy(msg, splitters):
+    """Send a copy of ``msg`` through the whole stack, as ``do`` does.
+
+    The copy meets the inner handlers again, so the fields they accumulate
+    (plate frames, scales, masks) restart empty rather than being applied
+    twice. Every ``do`` handler in ``splitters`` lets the copy pass, which
+    keeps nested interventions on one site from recursing forever.
+    """
+    copy = dict(
+        msg,
+        kwargs=dict(msg["kwargs"]),
+        infer=dict(msg["infer"]),
+        cond_indep_stack=[],
+        scale=None,
+        mask=None,
+        intermediates=[],
+    )
+    for h in splitters:
+        h._splitting.add(id(copy))
+    try:
+        apply_stack(copy)
+    finally:
+        for h in splitters:
+            h._splitting.discard(id(copy))
+
+
+class do(Messenger):
+    """Intervene on sample sites: ``do(model, data={"z": 1.0})`` makes the
+    model use ``z = 1.0`` downstream.
+
+    As in NumPyro (after Pyro), the intervened site is split in two: a fresh
+    draw keeps the name ``z`` and is recorded by the handlers outside, but
+    its value is used nowhere; the model continues with the intervention,
+    recorded under ``z__CF`` as an observed site that only handlers inside
+    ``do`` see. Combined with :class:`condition` this represents
+    counterfactuals (single world intervention graphs).
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The model to wrap.
+    data : dict
+        ``{site name: intervention value}``.
+
+    Examples
+    --------
+    >>> import core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl import handlers
+    >>> def model():
+    ...     z = ppl.sample("z", dist.Normal(0.0, 1.0))
+    ...     return ppl.sample("y", dist.Normal(z, 0.1))
+    >>> intervened = handlers.do(model, data={"z": 10.0})
+    >>> tr = handlers.trace(handlers.seed(intervened, rng_seed=0)).get_trace()
+    >>> list(tr), bool(tr["z"]["value"] != 10.0), bool(tr["y"]["value"] > 9.0)
+    (['z', 'y'], True, True)
+    """
+
+    def __init__(self, fn=None, data=None):
+        if not isinstance(data, dict):
+            raise TypeError(
+                f"do: data must be a dict {{site name: value}}, got {data!r}"
+            )
+        self.data = data
+        # ids of the copies this handler is re-sending, so it lets them pass.
+        self._splitting = set()
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] != "sample" or id(msg) in self._splitting:
+            return
+        intervention = self.data.get(msg["name"])
+        if intervention is None:
+            return
+        # Other do handlers splitting this very message: a second intervention.
+        others = [
+            h for h in handler_stack() if isinstance(h, do) and id(msg) in h._splitting
+        ]
+        if others:
+            warnings.warn(
+                f"do: site '{msg['name']}' is intervened on by two do handlers; "
+                "this is almost certainly a mistake",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        _send_unintervened_copy(msg, [self, *others])
+        msg["name"] = msg["name"] + "__CF"
+        msg["value"] = intervention
+        msg["is_observed"] = True
+        msg["stop"] = True
+
+
+class scope(Messenger):
+    """Prefix the names of sites (and of plates) with ``prefix + divider``.
+
+    Lets one sub-model be used several times in a model without name clashes.
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The model to wrap.
+    prefix : str
+        The prefix.
+    divider : str, default="/"
+        Put between the prefix and the name.
+    hide_types : list of str, optional
+        Site types (``"sample"``, ``"param"``, ``"deterministic"``,
+        ``"plate"``) whose names are left alone; with ``"plate"`` the plate
+        frames recorded on sites are left alone too.
+
+    Examples
+    --------
+    >>> import core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl import handlers
+    >>> def layer():
+    ...     return ppl.sample("w", dist.Normal(0.0, 1.0))
+    >>> def model():
+    ...     return handlers.scope(layer, prefix="a")() + handlers.scope(
+    ...         layer, prefix="b")()
+    >>> list(handlers.trace(handlers.seed(model, rng_seed=0)).get_trace())
+    ['a/w', 'b/w']
+    """
+
+    def __init__(self, fn=None, prefix=None, divider="/", hide_types=None):
+        if not isinstance(prefix, str):
+            raise TypeError(f"scope: prefix must be a str, got {prefix!r}")
+        if not isinstance(divider, str):
+            raise TypeError(f"scope: divider must be a str, got {divider!r}")
+        self.prefix = prefix
+        self.divider = divider
+        self.hide_types = frozenset(() if hide_types is None else hide_types)
+        super().__init__(fn)
+
+    def _scoped(self, name):
+        return f"{self.prefix}{self.divider}{name}"
+
+    def process_message(self, msg):
+        if msg["type"] == "prng_key":
+            return
+        if msg["type"] not in self.hide_types:
+            msg["name"] = self._scoped(msg["name"])
+        if "plate" not in self.hide_types and msg["cond_indep_stack"]:
+            msg["cond_indep_stack"] = [
+                frame._replace(name=self._scoped(frame.name))
+                for frame in msg["cond_indep_stack"]
+            ]
+
+
+class infer_config(Messenger):
+    """Add ``config_fn(site)`` (a dict) to the ``infer`` dict of sample sites.
+
+    Parameters
+    ----------
+    fn : callable, optional
+        The model to wrap.
+    config_fn : callable
+        ``config_fn(site) -> dict`` of inference hints.
+
+    Examples
+    --------
+    >>> import core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl import handlers
+    >>> def model():
+    ...     return ppl.sample("x", dist.Normal(0.0, 1.0))
+    >>> configured = handlers.infer_config(model, lambda site: {"tag": 1})
+    >>> handlers.trace(handlers.seed(configured, rng_seed=0)).get_trace()["x"]["infer"]
+    {'tag': 1}
+    """
+
+    def __init__(self, fn=None, config_fn=None):
+        if not callable(config_fn):
+            raise TypeError(
+                f"infer_config: config_fn must be callable, got {config_fn!r}"
+            )
+        self.config_fn = config_fn
+        super().__init__(fn)
+
+    def process_message(self, msg):
+        if msg["type"] != "sample":
+            return
+        # A new dict: the one the model passed to ``sample`` is never mutated.
+        msg["infer"] = {**msg["infer"], **self.config_fn(msg)}

@@ -39,6 +39,7 @@ from core_ppl.distributions.distribution import (
     ImproperUniform,
     Independent,
     MaskedDistribution,
+    TransformedDistribution,
     Unit,
 )
 from core_ppl.distributions.transforms import biject_to
@@ -70,6 +71,7 @@ __all__ = [
     "Normal",
     "Poisson",
     "StudentT",
+    "TransformedDistribution",
     "TruncatedNormal",
     "Uniform",
     "Unit",

@@ -20,7 +20,9 @@ their recorded shapes, so map over plain distributions, or build wrappers
 inside the mapped function.
 
 Wrappers: :class:`ExpandedDistribution` (``expand``), :class:`Independent`
-(``to_event``), :class:`MaskedDistribution` (``mask``). Special distributions:
+(``to_event``), :class:`MaskedDistribution` (``mask``),
+:class:`TransformedDistribution` (a base pushed through bijections). Special
+distributions:
 :class:`Delta`, :class:`Unit` (used by ``factor``) and
 :class:`ImproperUniform`.
 """
@@ -32,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from core_ppl.distributions import constraints
+from core_ppl.distributions.transforms import ComposeTransform, Transform
 
 __all__ = [
     "Delta",
@@ -40,6 +43,7 @@ __all__ = [
     "ImproperUniform",
     "Independent",
     "MaskedDistribution",
+    "TransformedDistribution",
     "Unit",
 ]
 
@@ -647,3 +651,200 @@ class ImproperUniform(Distribution):
         value_batch = jnp.shape(value)[: jnp.ndim(value) - self.event_dim]
         shape = jnp.broadcast_shapes(value_batch, self.batch_shape)
         return jnp.zeros(shape, dtype=jnp.result_type(value, float))
+
+
+# --- transformed distributions ---------------------------------------------------
+
+
+def _flatten_transform(transform, leaves):
+    """Append the array attributes of ``transform`` (and of the transforms it
+    holds) to ``leaves``; return a hashable recipe that rebuilds it.
+
+    Transforms are plain objects, not pytrees, yet they may hold traced
+    parameters (``AffineTransform(mu, sigma)`` inside a model), so a
+    transformed distribution must expose them as leaves to cross ``jit`` or
+    ``vmap``.
+    """
+    fields = []
+    for key, value in sorted(vars(transform).items()):
+        if isinstance(value, Transform):
+            fields.append((key, "transform", _flatten_transform(value, leaves)))
+        elif isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, Transform) for v in value
+        ):
+            parts = tuple(_flatten_transform(v, leaves) for v in value)
+            fields.append((key, "transforms", parts))
+        elif isinstance(value, (jax.Array, np.ndarray)):
+            leaves.append(value)
+            fields.append((key, "leaf", None))
+        else:
+            fields.append((key, "static", value))
+    return type(transform), tuple(fields)
+
+
+def _unflatten_transform(recipe, leaves):
+    """Rebuild a transform from :func:`_flatten_transform`'s recipe, taking its
+    arrays from the iterator ``leaves``. ``__init__`` is not re-run."""
+    cls, fields = recipe
+    transform = object.__new__(cls)
+    for key, kind, payload in fields:
+        if kind == "transform":
+            value = _unflatten_transform(payload, leaves)
+        elif kind == "transforms":
+            value = [_unflatten_transform(part, leaves) for part in payload]
+        elif kind == "leaf":
+            value = next(leaves)
+        else:
+            value = payload
+        setattr(transform, key, value)
+    return transform
+
+
+def _as_transform_list(transforms):
+    if isinstance(transforms, Transform):
+        return [transforms]
+    if isinstance(transforms, (list, tuple)) and transforms and all(
+        isinstance(t, Transform) for t in transforms
+    ):
+        return list(transforms)
+    raise TypeError(
+        "TransformedDistribution: transforms must be a Transform or a non-empty "
+        f"list of Transforms, got {transforms!r}"
+    )
+
+
+class TransformedDistribution(Distribution):
+    """The distribution of ``y = t_n(...t_1(x))`` for ``x ~ base_distribution``.
+
+    ``log_prob`` is the change-of-variables formula: the base log density of
+    ``x = t^{-1}(y)`` minus the log-Jacobian ``log|det dy/dx|`` of every
+    transform. When the transforms act on more dims than the base's events
+    (a vector transform over a batch of scalars), those batch dims become
+    event dims, as in NumPyro. When the transforms' parameters broadcast the
+    base to a larger batch shape, the base is expanded, so every element of
+    the batch gets its own draw.
+
+    Parameters
+    ----------
+    base_distribution : Distribution
+        The distribution of ``x``. A ``TransformedDistribution`` is unwrapped:
+        its transforms come first.
+    transforms : Transform or list of Transform
+        Applied in order.
+    validate_args : bool, optional
+        Check ``log_prob`` values against the support.
+
+    Attributes
+    ----------
+    base_dist : Distribution
+        The (possibly expanded or ``to_event``-ed) base distribution.
+    transforms : list of Transform
+        The transforms, in the order they are applied.
+
+    Notes
+    -----
+    ``mean`` and ``variance`` are not available in general and raise
+    ``NotImplementedError``; subclasses with closed forms override them.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import core_ppl.distributions as dist
+    >>> from core_ppl.distributions.transforms import ExpTransform
+    >>> d = dist.TransformedDistribution(dist.Normal(0.0, 1.0), ExpTransform())
+    >>> d.support
+    positive
+    >>> bool(jnp.isclose(d.log_prob(2.0), dist.LogNormal(0.0, 1.0).log_prob(2.0)))
+    True
+    """
+
+    def __init__(self, base_distribution, transforms, *, validate_args=None):
+        if not isinstance(base_distribution, Distribution):
+            raise TypeError(
+                "TransformedDistribution: base_distribution must be a "
+                f"Distribution, got {type(base_distribution).__name__}"
+            )
+        transforms = _as_transform_list(transforms)
+        if isinstance(base_distribution, TransformedDistribution):
+            transforms = base_distribution.transforms + transforms
+            base_distribution = base_distribution.base_dist
+        composed = ComposeTransform(transforms)
+        base = self._match_event_dims(base_distribution, composed.domain.event_dim)
+        shape = tuple(composed.forward_shape(base.shape()))
+        event_dim = composed.codomain.event_dim + max(
+            base.event_dim - composed.domain.event_dim, 0
+        )
+        base_shape = tuple(composed.inverse_shape(shape))
+        base_batch = base_shape[: len(base_shape) - base.event_dim]
+        self.base_dist = base.expand(base_batch)
+        self.transforms = transforms
+        split = len(shape) - event_dim
+        super().__init__(shape[:split], shape[split:], validate_args=validate_args)
+
+    @staticmethod
+    def _match_event_dims(base, domain_event_dim):
+        # A transform of vectors over a base of scalars: the scalars along the
+        # transform's event dims are one draw, so reinterpret them as events.
+        extra = domain_event_dim - base.event_dim
+        if extra <= 0:
+            return base
+        if extra > len(base.batch_shape):
+            raise ValueError(
+                f"TransformedDistribution: the transforms act on {domain_event_dim} "
+                f"event dims but {type(base).__name__} has shape {base.shape()}"
+            )
+        return base.to_event(extra)
+
+    # --- pytree protocol: transforms hold arrays but are not pytrees --------
+
+    def tree_flatten(self):
+        leaves = [self.base_dist]
+        recipes = tuple(_flatten_transform(t, leaves) for t in self.transforms)
+        static = (self._batch_shape, self._event_shape, self._validate_args)
+        return tuple(leaves), (recipes, static)
+
+    @classmethod
+    def tree_unflatten(cls, aux, leaves):
+        recipes, static = aux
+        self = object.__new__(cls)
+        leaves = iter(leaves)
+        self.base_dist = next(leaves)
+        self.transforms = [_unflatten_transform(r, leaves) for r in recipes]
+        self._batch_shape, self._event_shape, self._validate_args = static
+        return self
+
+    # --- the distribution interface -------------------------------------
+
+    @property
+    def support(self):
+        codomain = ComposeTransform(self.transforms).codomain
+        extra = self.event_dim - codomain.event_dim
+        return constraints.independent(codomain, extra) if extra > 0 else codomain
+
+    @property
+    def has_rsample(self):
+        return self.base_dist.has_rsample
+
+    def sample(self, key, sample_shape=()):
+        x = self.base_dist.sample(key, sample_shape)
+        for transform in self.transforms:
+            x = transform(x)
+        return x
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        batch_ndim = jnp.ndim(value) - self.event_dim
+        # Walk back from y to x; each log-Jacobian is summed down to the
+        # batch shape, since the event dims of this distribution may cover
+        # batch dims of a transform (a scalar transform over a vector event).
+        log_prob = 0.0
+        y = value
+        for transform in reversed(self.transforms):
+            x = transform.inv(y)
+            log_det = transform.log_abs_det_jacobian(x, y)
+            log_prob = log_prob - sum_rightmost(log_det, jnp.ndim(log_det) - batch_ndim)
+            y = x
+        base_log_prob = self.base_dist.log_prob(y)
+        return log_prob + sum_rightmost(
+            base_log_prob, jnp.ndim(base_log_prob) - batch_ndim
+        )
