@@ -30,6 +30,7 @@ handler outlives the trace of the body with a tracer in it.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
@@ -167,16 +168,27 @@ def _step_stack(outer, index, key):
     return stack, recorders
 
 
+# Whether the calling thread is tracing a scanned function (per thread, like
+# the handler stack).
+_IN_BODY = threading.local()
+
+
+def _is_in_body():
+    return getattr(_IN_BODY, "value", False)
+
+
 @contextlib.contextmanager
 def _swapped_stack(stack):
     """Run with the calling thread's handler stack replaced by ``stack``."""
     current = handler_stack()
     saved = list(current)
     current[:] = stack
+    _IN_BODY.value = True
     try:
         yield
     finally:
         current[:] = saved
+        _IN_BODY.value = False
 
 
 # --- splitting sites into traced and static parts ---------------------------------
@@ -214,6 +226,8 @@ def _split_site(site):
         if key not in ("value", "fn", "args", "kwargs", "scale", "mask")
     }
     fields["fn"] = None if fn is not None else site["fn"]
+    # Auxiliary values of a draw are tracers of the loop body: not kept.
+    fields["intermediates"] = []
     fields["kwargs"] = {
         k: v for k, v in site["kwargs"].items() if k not in ("rng_key", "sample_shape")
     }
@@ -306,26 +320,30 @@ def _stacked_site(arrays, static, length):
 
 
 def _scan_length(xs, length):
-    leading = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None
-               for leaf in jax.tree_util.tree_leaves(xs)}
-    if None in leading:
-        raise ValueError("scan: every leaf of xs needs a leading (time) dimension")
+    """The number of steps, checked against the leading dims of ``xs``."""
+    shapes = [jnp.shape(leaf) for leaf in jax.tree_util.tree_leaves(xs)]
+    if any(len(shape) == 0 for shape in shapes):
+        raise ValueError(
+            "scan: every leaf of xs needs a leading (time) dimension, got leaves "
+            f"of shapes {shapes}"
+        )
+    leading = {shape[0] for shape in shapes}
     if len(leading) > 1:
         raise ValueError(
-            f"scan: the leaves of xs have different leading dims {sorted(leading)}"
+            f"scan: the leaves of xs have different leading dims, shapes {shapes}"
         )
     if length is None:
         if not leading:
             raise ValueError("scan: give length when xs is None (or has no leaves)")
         return int(leading.pop())
+    if int(length) != length or length < 0:
+        raise ValueError(f"scan: length must be a non-negative int, got {length!r}")
     length = int(length)
     if leading and leading != {length}:
         raise ValueError(
-            f"scan: length={length} disagrees with the leading dim "
-            f"{leading.pop()} of xs"
+            f"scan: length={length} disagrees with the leading dim of xs, "
+            f"shapes {shapes}"
         )
-    if length < 1:
-        raise ValueError(f"scan: length must be >= 1, got {length}")
     return length
 
 
@@ -395,6 +413,11 @@ def scan(f, init, xs, length=None, reverse=False, history=1):
             "enumerate discrete latents, the only use of a Markov order other "
             "than 1, so use history=1"
         )
+    if _is_in_body():
+        raise NotImplementedError(
+            "scan: a scan inside a scanned function is not supported; merge the "
+            "loops, or scan over the outer loop and vectorise the inner one"
+        )
     length = _scan_length(xs, length)
     key = prng_key()  # None outside seed: then every site needs a value
     outer = list(handler_stack())
@@ -418,5 +441,6 @@ def scan(f, init, xs, length=None, reverse=False, history=1):
     recorders = [h for h in outer if isinstance(h, trace)]
     for recorder, arrays, static in zip(recorders, stacked, statics):
         for site_arrays, site_static in zip(arrays, static):
-            recorder.postprocess_message(_stacked_site(site_arrays, site_static, length))
+            site = _stacked_site(site_arrays, site_static, length)
+            recorder.postprocess_message(site)
     return carry, ys

@@ -19,7 +19,7 @@ from core_ppl.contrib.control_flow import scan
 from core_ppl.diagnostics import effective_sample_size
 from core_ppl.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
 from core_ppl.infer.autoguide import AutoDiagonalNormal, AutoNormal
-from core_ppl.infer.util import log_density
+from core_ppl.infer.util import constrain_fn, log_density, potential_energy
 from core_ppl.optim import Adam
 
 SIGMA_LEVEL, SIGMA_OBS = 0.5, 1.0
@@ -274,6 +274,50 @@ def test_reverse_runs_backwards_with_values_aligned_to_xs():
     np.testing.assert_array_equal(model()[1], expected)
 
 
+def test_block_scale_and_params_around_and_inside_the_loop():
+    levels, y = simulated_data()
+    seeded = handlers.seed(local_level, rng_seed=0)
+    tr = handlers.trace(handlers.block(seeded, hide=["y"])).get_trace()
+    assert list(tr) == ["level"]
+    single, _ = log_density(local_level, (y,), {}, {"level": levels})
+    scaled = handlers.scale(local_level, 2.0)
+    double, _ = log_density(scaled, (y,), {}, {"level": levels})
+    np.testing.assert_allclose(float(double), 2.0 * float(single), rtol=1e-6)
+
+    def drifting(length=5):
+        def step(level, _):
+            drift = ppl.param("drift", 0.5)
+            level = ppl.sample("level", dist.Normal(level + drift, 1.0))
+            return level, None
+
+        return scan(step, jnp.zeros(()), None, length=length)
+
+    substituted = handlers.substitute(drifting, data={"drift": jnp.float32(3.0)})
+    tr = handlers.trace(handlers.seed(substituted, rng_seed=0)).get_trace()
+    # A param is one value shared by the steps, recorded without a time dim.
+    assert tr["drift"]["type"] == "param" and jnp.shape(tr["drift"]["value"]) == ()
+    previous = np.concatenate([[0.0], np.asarray(tr["level"]["value"])[:-1]])
+    np.testing.assert_allclose(tr["level"]["fn"].loc, previous + 3.0, rtol=1e-6)
+
+
+def test_supports_that_change_with_the_step_are_transformed_per_step():
+    def model(length=6):
+        def step(low, _):
+            ppl.sample("u", dist.Uniform(low, low + 2.0))
+            return low + 1.0, None
+
+        return scan(step, jnp.zeros(()), None, length=length)
+
+    z = {"u": jnp.zeros(6)}
+    values = constrain_fn(model, (), {}, z)
+    # The interval's bijection maps 0 to its midpoint.
+    np.testing.assert_allclose(values["u"], np.arange(6.0) + 1.0, rtol=1e-6)
+    # Uniform density 1/2 times the Jacobian 2 * sigmoid'(0) = 1/2 per step.
+    expected = -6 * (np.log(0.5) + np.log(0.5))
+    np.testing.assert_allclose(float(potential_energy(model, (), {}, z)), expected,
+                               rtol=1e-6)
+
+
 def test_bad_arguments():
     step = lambda c, x: (c, x)  # noqa: E731
     with pytest.raises(NotImplementedError, match="history"):
@@ -282,12 +326,18 @@ def test_bad_arguments():
         scan(step, 0.0, jnp.zeros(3), length=4)
     with pytest.raises(ValueError, match="give length"):
         scan(step, 0.0, None)
+    with pytest.raises(ValueError, match="leading .time. dimension"):
+        scan(step, 0.0, jnp.float32(1.0))
+    with pytest.raises(ValueError, match="non-negative int"):
+        scan(step, 0.0, None, length=-1)
     with pytest.raises(ValueError, match="different leading dims"):
         scan(step, 0.0, (jnp.zeros(3), jnp.zeros(2)))
     with pytest.raises(TypeError, match="pair"):
         scan(lambda c, x: c, 0.0, jnp.zeros(3))
     with pytest.raises(TypeError, match="callable"):
         scan(None, 0.0, jnp.zeros(3))
+    with pytest.raises(NotImplementedError, match="inside a scanned function"):
+        scan(lambda c, x: scan(step, c, x), 0.0, jnp.zeros((2, 3)))
 
 
 # --- (e) SVI -------------------------------------------------------------------------
