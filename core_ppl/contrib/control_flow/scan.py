@@ -302,9 +302,7 @@ def _stacked_site(arrays, static, length):
         value = value[0]  # a param takes the same value at every step
     site["value"] = value
     if site["type"] == "sample":
-        site["fn"] = _with_time(
-            arrays.fn, static.fn_skeleton, length, 0, site["name"]
-        )
+        site["fn"] = _with_time(arrays.fn, static.fn_skeleton, length, 0, site["name"])
         site["kwargs"] = {**site["kwargs"], "rng_key": None, "sample_shape": ()}
     else:
         site["args"] = (value,) if site["type"] != "plate" else site["args"]

@@ -78,9 +78,11 @@ def test_log_density_is_the_sum_over_steps():
     expected += stats.norm.logpdf(y, levels, SIGMA_OBS).sum()
     np.testing.assert_allclose(float(log_joint), expected, rtol=1e-5)
     site = model_trace["level"]
-    np.testing.assert_allclose(site["fn"].log_prob(site["value"]),
-                               stats.norm.logpdf(levels, previous, SIGMA_LEVEL),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        site["fn"].log_prob(site["value"]),
+        stats.norm.logpdf(levels, previous, SIGMA_LEVEL),
+        rtol=1e-5,
+    )
 
 
 # --- (b), (c) NUTS against the Kalman smoother, then Predictive --------------------
@@ -89,8 +91,7 @@ def test_log_density_is_the_sum_over_steps():
 @pytest.fixture(scope="module")
 def nuts_run():
     _, y = simulated_data()
-    mcmc = MCMC(NUTS(local_level), num_warmup=500, num_samples=1000,
-                progress_bar=False)
+    mcmc = MCMC(NUTS(local_level), num_warmup=500, num_samples=1000, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(0), y)
     return y, mcmc.get_samples()
 
@@ -107,7 +108,7 @@ def test_nuts_posterior_matches_kalman_smoother(nuts_run):
 
 
 def test_predictive_with_posterior_samples(nuts_run):
-    y, samples = nuts_run
+    _, samples = nuts_run
     predictions = Predictive(local_level, samples)(jax.random.PRNGKey(1), None)
     assert set(predictions) == {"y"}
     y_new = np.asarray(predictions["y"])
@@ -157,9 +158,11 @@ def test_condition_and_substitute_feed_one_time_step_each():
 
 
 def test_value_of_a_step_shape_is_used_at_every_step():
-    tr = handlers.trace(handlers.seed(
-        handlers.substitute(local_level, data={"level": jnp.float32(2.0)}), 0
-    )).get_trace()
+    tr = handlers.trace(
+        handlers.seed(
+            handlers.substitute(local_level, data={"level": jnp.float32(2.0)}), 0
+        )
+    ).get_trace()
     np.testing.assert_array_equal(tr["level"]["value"], np.full(T, 2.0))
 
 
@@ -234,8 +237,10 @@ def test_sample_shape_and_wrappers_gain_the_time_dim():
         def step(carry, _):
             a = ppl.sample("a", dist.Normal(carry, 1.0), sample_shape=(2,))
             b = ppl.sample("b", dist.Normal(jnp.zeros(3), 1.0).to_event(1))
-            m = ppl.sample("m", dist.Normal(0.0, 1.0).expand((3,)).mask(
-                jnp.array([True, False, True])))
+            m = ppl.sample(
+                "m",
+                dist.Normal(0.0, 1.0).expand((3,)).mask(jnp.array([True, False, True])),
+            )
             return carry + 1.0, (a, b, m)
 
         return scan(step, jnp.zeros(()), None, length=4)
@@ -314,12 +319,13 @@ def test_supports_that_change_with_the_step_are_transformed_per_step():
     np.testing.assert_allclose(values["u"], np.arange(6.0) + 1.0, rtol=1e-6)
     # Uniform density 1/2 times the Jacobian 2 * sigmoid'(0) = 1/2 per step.
     expected = -6 * (np.log(0.5) + np.log(0.5))
-    np.testing.assert_allclose(float(potential_energy(model, (), {}, z)), expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        float(potential_energy(model, (), {}, z)), expected, rtol=1e-6
+    )
 
 
 def test_bad_arguments():
-    step = lambda c, x: (c, x)  # noqa: E731
+    step = lambda c, x: (c, x)
     with pytest.raises(NotImplementedError, match="history"):
         scan(step, 0.0, jnp.zeros(3), history=2)
     with pytest.raises(ValueError, match="length=4 disagrees"):
