@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import zlib
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
@@ -115,13 +116,63 @@ def _step_value_ndim(msg):
     return None  # params are the same at every step: never sliced
 
 
+class _StepInfo(NamedTuple):
+    """Where a step stands, for the handlers of its stack.
+
+    index : int array, shape ()
+        Position of the step in ``xs``.
+    length : int
+        Number of steps of the loop.
+    key : jax.random key or None
+        The step's key, ``fold_in(key, index)``; None outside ``seed``.
+    """
+
+    index: jax.Array
+    length: int
+    key: Any
+
+
+def _name_hash(name):
+    # A stable 31-bit integer per site name (Python's hash() is salted).
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def _entry_at_step(msg, series, step):
+    """Entry ``step.index`` of a value given for the whole loop.
+
+    A latent sample site may be given a shorter series, e.g. posterior draws
+    of the observed part of a forecast: the steps past its end draw new
+    values (NumPyro's convention), with a key of their own.
+    """
+    num, name = series.shape[0], msg["name"]
+    if num == step.length:
+        return series[step.index]
+    if num > step.length or msg["type"] != "sample" or msg["is_observed"]:
+        raise ValueError(
+            f"scan: site '{name}' was given a series of shape {series.shape} "
+            f"for a loop of {step.length} steps; only a latent sample site may "
+            "be given fewer steps than the loop"
+        )
+    if step.key is None:
+        raise ValueError(
+            f"scan: site '{name}' was given {num} of {step.length} steps and "
+            "needs a random key to draw the others: run the model under seed"
+        )
+    key = jax.random.fold_in(step.key, _name_hash(name))
+    draw = msg["fn"](rng_key=key, sample_shape=msg["kwargs"]["sample_shape"])
+    if num == 0:
+        return draw
+    given = series[jnp.minimum(step.index, num - 1)]
+    return jnp.where(step.index < num, given, draw)
+
+
 class _at_step(Messenger):
-    """Run ``handler`` on a step's messages, taking entry ``index`` of any
+    """Run ``handler`` on a step's messages, taking the step's entry of any
     value it supplies for the whole series (one leading dim too many)."""
 
-    def __init__(self, handler, index):
+    def __init__(self, handler, step):
         self.handler = handler
-        self.index = index
+        self.step = step
         super().__init__()
 
     def process_message(self, msg):
@@ -132,7 +183,7 @@ class _at_step(Messenger):
             return
         step_ndim = _step_value_ndim(msg)
         if step_ndim is not None and jnp.ndim(value) == step_ndim + 1:
-            msg["value"] = jnp.asarray(value)[self.index]
+            msg["value"] = _entry_at_step(msg, jnp.asarray(value), self.step)
 
     def postprocess_message(self, msg):
         self.handler.postprocess_message(msg)
@@ -146,7 +197,7 @@ class _step_trace(trace):
         self.trace = OrderedDict()
 
 
-def _step_stack(outer, index, key):
+def _step_stack(outer, step):
     """The handler stack of one step, and its recorders (one per ``trace``)."""
     innermost_seed = max(
         (i for i, h in enumerate(outer) if isinstance(h, seed)), default=None
@@ -157,14 +208,14 @@ def _step_stack(outer, index, key):
             recorders.append(_step_trace())
             stack.append(recorders[-1])
         elif isinstance(handler, seed):
-            if i == innermost_seed and key is not None:
-                stack.append(seed(rng_seed=jax.random.fold_in(key, index)))
+            if i == innermost_seed and step.key is not None:
+                stack.append(seed(rng_seed=step.key))
         elif isinstance(handler, plate):
             # Plates only append frames and broadcast batch shapes; keeping the
             # instance lets plates inside ``f`` see which dims are taken.
             stack.append(handler)
         else:
-            stack.append(_at_step(handler, index))
+            stack.append(_at_step(handler, step))
     return stack, recorders
 
 
@@ -358,7 +409,9 @@ def scan(f, init, xs, length=None, reverse=False, history=1):
     * ``seed``: step ``t`` draws with its own key, ``fold_in(key, t)``.
     * ``substitute``, ``condition``, ``replay``: a value with one dimension
       more than a step's value is read at index ``t`` (a series); a value of
-      a step's shape is used at every step.
+      a step's shape is used at every step. A latent sample site given a
+      series shorter than the loop draws its later steps (forecasting from
+      posterior draws of the observed steps).
     * ``plate``: plates inside ``f`` work as usual (their dims count from the
       right, the time dim is leftmost); a plate around the scan adds its dim
       to every site of every step.
@@ -376,8 +429,9 @@ def scan(f, init, xs, length=None, reverse=False, history=1):
     reverse : bool, default=False
         Run from the last step to the first; values stay aligned with ``xs``.
     history : int, default=1
-        NumPyro's Markov order, which matters only to enumerating discrete
-        latents; only ``1`` is supported.
+        NumPyro's Markov order (a non-negative int). It only matters when
+        discrete latents are enumerated, which core_ppl does not do, so it has
+        no effect here, as in NumPyro for models without enumeration.
 
     Returns
     -------
@@ -405,12 +459,10 @@ def scan(f, init, xs, length=None, reverse=False, history=1):
     """
     if not callable(f):
         raise TypeError(f"scan: f must be callable, got {type(f).__name__}")
-    if history != 1:
-        raise NotImplementedError(
-            f"scan: history={history!r} is not supported; core_ppl does not "
-            "enumerate discrete latents, the only use of a Markov order other "
-            "than 1, so use history=1"
-        )
+    if isinstance(history, bool) or not isinstance(history, (int, np.integer)):
+        raise TypeError(f"scan: history must be an int, got {history!r}")
+    if history < 0:
+        raise ValueError(f"scan: history must be >= 0, got {history}")
     if _is_in_body():
         raise NotImplementedError(
             "scan: a scan inside a scanned function is not supported; merge the "
@@ -422,7 +474,9 @@ def scan(f, init, xs, length=None, reverse=False, history=1):
     statics = []
 
     def body(carry, step):
-        stack, recorders = _step_stack(outer, step.index, key)
+        step_key = None if key is None else jax.random.fold_in(key, step.index)
+        info = _StepInfo(index=step.index, length=length, key=step_key)
+        stack, recorders = _step_stack(outer, info)
         with _swapped_stack(stack):
             out = f(carry, step.x)
         if not (isinstance(out, tuple) and len(out) == 2):

@@ -128,6 +128,41 @@ def test_prior_predictive_shapes():
 # --- (d) handlers ---------------------------------------------------------------------
 
 
+def test_forecast_from_a_shorter_series_of_posterior_draws(nuts_run):
+    y, samples = nuts_run
+    horizon = 3
+    forecast = Predictive(local_level, samples, return_sites=["level", "y"])(
+        jax.random.PRNGKey(3), None, T=T + horizon
+    )
+    levels = np.asarray(forecast["level"])
+    assert levels.shape == (1000, T + horizon) and forecast["y"].shape == levels.shape
+    np.testing.assert_array_equal(levels[:, :T], samples["level"])
+    # Past the draws the walk goes on: level_{T+h} - level_T ~ N(0, h sigma^2)
+    # given the draw, so over the draws the increments have mean 0, sd
+    # sqrt(h) sigma_level.
+    for h in range(1, horizon + 1):
+        step = levels[:, T - 1 + h] - levels[:, T - 1]
+        sd = np.sqrt(h) * SIGMA_LEVEL
+        assert abs(step.mean()) < 5.0 * sd / np.sqrt(step.size)
+        assert abs(step.std() / sd - 1.0) < 5.0 / np.sqrt(2 * step.size)
+    with pytest.raises(ValueError, match="fewer steps than the loop"):
+        handlers.seed(handlers.condition(local_level, data={"y": y[:5]}), 0)()
+
+
+def test_history_has_no_effect_without_enumeration():
+    seeded = handlers.seed(noise_model, rng_seed=0)
+    eps = seeded(6)
+
+    def model(length, history):
+        def step(carry, _):
+            return carry, ppl.sample("eps", dist.Normal(0.0, 1.0))
+
+        return scan(step, jnp.zeros(()), None, length=length, history=history)[1]
+
+    for history in (0, 1, 2):
+        np.testing.assert_array_equal(handlers.seed(model, rng_seed=0)(6, history), eps)
+
+
 def test_trace_records_each_site_once_with_a_time_dim():
     tr = handlers.trace(handlers.seed(local_level, rng_seed=0)).get_trace()
     assert list(tr) == ["level", "y"]
@@ -326,8 +361,10 @@ def test_supports_that_change_with_the_step_are_transformed_per_step():
 
 def test_bad_arguments():
     step = lambda c, x: (c, x)
-    with pytest.raises(NotImplementedError, match="history"):
-        scan(step, 0.0, jnp.zeros(3), history=2)
+    with pytest.raises(ValueError, match="history must be >= 0"):
+        scan(step, 0.0, jnp.zeros(3), history=-1)
+    with pytest.raises(TypeError, match="history must be an int"):
+        scan(step, 0.0, jnp.zeros(3), history=1.5)
     with pytest.raises(ValueError, match="length=4 disagrees"):
         scan(step, 0.0, jnp.zeros(3), length=4)
     with pytest.raises(ValueError, match="give length"):
