@@ -479,7 +479,7 @@ def scan(f, init, xs, length=None, reverse=False, history=1):
         stack, recorders = _step_stack(outer, info)
         with _swapped_stack(stack):
             out = f(carry, step.x)
-        if not (isinstance(out, tuple) and len(out) == 2):
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
             raise TypeError(
                 "scan: f(carry, x) must return a pair (carry, y), got "
                 f"{type(out).__name__}"

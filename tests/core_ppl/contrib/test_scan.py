@@ -96,6 +96,7 @@ def nuts_run():
     return y, mcmc.get_samples()
 
 
+@pytest.mark.slow
 def test_nuts_posterior_matches_kalman_smoother(nuts_run):
     y, samples = nuts_run
     draws = np.asarray(samples["level"])
@@ -107,6 +108,7 @@ def test_nuts_posterior_matches_kalman_smoother(nuts_run):
     np.testing.assert_array_less(np.abs(draws.mean(0) - mean), 5.0 * mcse)
 
 
+@pytest.mark.slow
 def test_predictive_with_posterior_samples(nuts_run):
     _, samples = nuts_run
     predictions = Predictive(local_level, samples)(jax.random.PRNGKey(1), None)
@@ -128,6 +130,7 @@ def test_prior_predictive_shapes():
 # --- (d) handlers ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_forecast_from_a_shorter_series_of_posterior_draws(nuts_run):
     y, samples = nuts_run
     horizon = 3
