@@ -138,21 +138,33 @@ def _constrained_trace(model, model_args, model_kwargs, params):
     Returns the trace and the log-Jacobian of each transformed site.
     """
     model_kwargs = {} if model_kwargs is None else model_kwargs
-    log_dets = {}
+
+    def is_transformed(site):
+        return (
+            site["type"] == "sample"
+            and not site["is_observed"]
+            and site["name"] in params
+        )
 
     def constrain_site(site):
-        name = site["name"]
-        if site["type"] != "sample" or site["is_observed"] or name not in params:
+        if not is_transformed(site):
             return None
-        transform = biject_to(site["fn"].support)
-        unconstrained = params[name]
-        value = transform(unconstrained)
-        log_dets[name] = transform.log_abs_det_jacobian(unconstrained, value)
-        return value
+        return biject_to(site["fn"].support)(params[site["name"]])
 
     model_trace = trace(substitute(model, substitute_fn=constrain_site)).get_trace(
         *model_args, **model_kwargs
     )
+    # The log-Jacobians are read off the trace rather than saved by
+    # constrain_site: inside contrib.control_flow.scan, constrain_site runs
+    # once per step inside a traced loop body, while the trace holds each
+    # site once, for the whole series.
+    log_dets = {
+        name: biject_to(site["fn"].support).log_abs_det_jacobian(
+            params[name], site["value"]
+        )
+        for name, site in model_trace.items()
+        if is_transformed(site)
+    }
     return model_trace, log_dets
 
 
