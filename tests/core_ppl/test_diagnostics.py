@@ -12,6 +12,7 @@ from core_ppl.diagnostics import (
     hpdi,
     print_summary,
     split_gelman_rubin,
+    split_rank_normalized_ess,
     split_rank_normalized_rhat,
     summary,
 )
@@ -150,6 +151,29 @@ def test_ess_penalises_disagreeing_chains():
     x = rng.standard_normal((4, 1000))
     x_stuck = x + np.arange(4)[:, None] * 3.0
     assert effective_sample_size(x_stuck) < 0.1 * effective_sample_size(x)
+
+
+def test_bulk_ess_is_rank_based():
+    # Ranks are invariant under a monotone map, so the bulk ESS of exp(x)
+    # (log-normal) and of a Cauchy-like transform equals that of x, whose
+    # ESS is that of an AR(1): n (1 - rho) / (1 + rho); 15% as above.
+    rng = np.random.default_rng(13)
+    num_chains, n, rho = 4, 20_000, 0.5
+    x = ar1(rng, rho, (num_chains,), n)
+    bulk = split_rank_normalized_ess(x)
+    np.testing.assert_allclose(split_rank_normalized_ess(np.exp(x)), bulk)
+    np.testing.assert_allclose(split_rank_normalized_ess(np.tan(x / 4)), bulk)
+    np.testing.assert_allclose(bulk, num_chains * n * (1 - rho) / (1 + rho), rtol=0.15)
+
+
+def test_bulk_ess_of_constant_or_nonfinite_draws_is_nan():
+    x = np.random.default_rng(14).standard_normal((2, 10, 3))
+    x[..., 0] = 1.0
+    x[0, 3, 1] = np.nan
+    bulk = split_rank_normalized_ess(x)
+    assert np.isnan(bulk[:2]).all() and np.isfinite(bulk[2])
+    with pytest.raises(ValueError, match="at least 4 draws"):
+        split_rank_normalized_ess(np.zeros((2, 3)))
 
 
 # --- R-hat ------------------------------------------------------------------
