@@ -228,7 +228,9 @@ def _why_r_hat_undefined(grouped):
     within each half chain (it divides by the within-chain variance): a
     chain that rejects every transition is constant.
     """
-    n_draws = next(iter(grouped.values())).shape[1] if grouped else 0
+    if not grouped:
+        return None
+    n_draws = next(iter(grouped.values())).shape[1]
     if n_draws < 4:
         return (
             f"split R-hat needs at least 4 draws per chain, got n_draws={n_draws}. "

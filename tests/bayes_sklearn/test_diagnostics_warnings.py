@@ -76,6 +76,8 @@ def test_why_r_hat_is_undefined_names_stuck_and_non_finite_sites():
     assert "'stuck' (1 of 3 elements) never change within a chain" in reason
     assert "n_warmup" in reason and "'fine'" not in reason
     assert _base._why_r_hat_undefined({"fine": grouped["fine"]}) is None
+    short = _base._why_r_hat_undefined({"fine": grouped["fine"][:, :3]})
+    assert "at least 4 draws per chain, got n_draws=3" in short
     diagnostics = dict(
         n_divergences=0, n_chains=2, n_draws=10, max_r_hat=1.0,
         min_bulk_ess=500.0, r_hat_undefined=reason,
