@@ -39,6 +39,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from core_ppl.diagnostics import split_rank_normalized_ess
 from core_ppl.diagnostics import summary as _site_summaries
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
@@ -49,6 +50,26 @@ __all__ = ["BaseBayesianEstimator", "bucket_size"]
 # Split R-hat above this means the chains disagree (Vehtari, Gelman, Simpson,
 # Carpenter and Buerkner 2021, section 4: "R-hat < 1.01").
 _R_HAT_THRESHOLD = 1.01
+# Bulk ESS below this many per chain warns. Vehtari et al. (2021, section
+# 4.3), and the documentation of Stan's ess_bulk, ask for a bulk ESS of at
+# least 100 per chain: below it the R-hat and ESS estimates themselves are
+# unreliable, and the Monte Carlo error of a posterior mean exceeds a tenth
+# of the posterior sd. ESS <= S log10(S) for S draws, so one chain of fewer
+# than 57 draws always warns.
+_BULK_ESS_PER_CHAIN = 100
+# SVI has levelled off when the mean loss over the last window of steps is no
+# lower than over the window before, up to this many standard errors of the
+# difference. The losses of single-particle ELBO steps are noisy but close to
+# independent (each step draws fresh noise), so under a flat trace the
+# difference of means over standard error is about N(0, 1): 4 leaves room
+# for the correlation Adam's momentum adds (converged fits of our estimators
+# stay below 3; runs of 50 to 200 steps are far above).
+_SVI_TREND_Z = 4.0
+# Windows are the last tenth of the steps, at least 50 steps where the run
+# allows (shorter windows cannot see a trend under the noise); runs under 20
+# steps (windows under 10) are too short to judge at all.
+_SVI_MIN_WINDOW = 50
+_SVI_SHORTEST_WINDOW = 10
 # Adam's step size for SVI. The AutoNormal guide starts at scale 0.1 around
 # the prior median, and 0.01 per step moves it over a few standardized units
 # in the default number of steps without the noisy single-particle ELBO
@@ -168,8 +189,75 @@ def _finite_extreme(per_site, key, reduce):
     return float(reduce(values)) if values.size else float("nan")
 
 
+def _min_bulk_ess(grouped):
+    """Smallest bulk ESS over all finite elements (NaN below 4 draws)."""
+    values = [
+        np.ravel(split_rank_normalized_ess(value))
+        for value in grouped.values()
+        if value.shape[1] >= 4
+    ]
+    values = np.concatenate(values) if values else np.array([])
+    values = values[np.isfinite(values)]
+    return float(values.min()) if values.size else float("nan")
+
+
+def _describe_sites(counts, total):
+    return ", ".join(
+        f"'{name}' ({counts[name]} of {total[name]} elements)" for name in counts
+    )
+
+
+def _count_undefined_r_hat(value):
+    """Elements of one site (draws ``(n_chains, n_draws, ...)``) whose split
+    R-hat is undefined: ``(not finite, constant in every half chain)``."""
+    is_finite = np.all(np.isfinite(value), axis=(0, 1))
+    half = value.shape[1] // 2
+    halves = np.concatenate([value[:, :half], value[:, -half:]], axis=0)
+    # R-hat divides by the mean within-half variance: zero only when every
+    # half chain is constant (a single moving chain keeps it positive).
+    with np.errstate(invalid="ignore"):  # inf - inf in overflowed draws
+        spread = np.ptp(halves, axis=1)
+    is_stuck = np.all(spread == 0, axis=0) & is_finite
+    return int(np.sum(~is_finite)), int(np.sum(is_stuck))
+
+
+def _why_r_hat_undefined(grouped):
+    """Why split R-hat is NaN or infinite for some parameters, else None.
+
+    Split R-hat needs 4 draws per chain, finite draws, and draws that vary
+    within each half chain (it divides by the within-chain variance): a
+    chain that rejects every transition is constant.
+    """
+    if not grouped:
+        return None
+    n_draws = next(iter(grouped.values())).shape[1]
+    if n_draws < 4:
+        return (
+            f"split R-hat needs at least 4 draws per chain, got n_draws={n_draws}. "
+            "Increase n_draws"
+        )
+    sizes = {name: int(np.prod(value.shape[2:])) for name, value in grouped.items()}
+    counts = {name: _count_undefined_r_hat(value) for name, value in grouped.items()}
+    non_finite = {name: c[0] for name, c in counts.items() if c[0]}
+    constant = {name: c[1] for name, c in counts.items() if c[1]}
+    reasons = []
+    if non_finite:
+        reasons.append(
+            f"the draws of {_describe_sites(non_finite, sizes)} are not finite "
+            "(the sampler overflowed): standardize X or use a smaller prior scale"
+        )
+    if constant:
+        reasons.append(
+            f"the draws of {_describe_sites(constant, sizes)} never change within "
+            "a chain (every transition was rejected, or the sampler is stuck): "
+            "increase n_warmup so the step size adapts, and standardize X"
+        )
+    return "; ".join(reasons) if reasons else None
+
+
 def _nuts_diagnostics(grouped, diverging):
-    """Divergences, worst split R-hat and smallest ESS over all sites."""
+    """Divergences, worst split R-hat, smallest ESS and bulk ESS over all
+    sites, and why R-hat could not be computed where it could not."""
     per_site = list(_site_summaries(grouped, group_by_chain=True).values())
     return {
         "inference": "nuts",
@@ -178,6 +266,8 @@ def _nuts_diagnostics(grouped, diverging):
         "n_divergences": int(diverging.sum()),
         "max_r_hat": _finite_extreme(per_site, "r_hat", np.max),
         "min_ess": _finite_extreme(per_site, "n_eff", np.min),
+        "min_bulk_ess": _min_bulk_ess(grouped),
+        "r_hat_undefined": _why_r_hat_undefined(grouped),
     }
 
 
@@ -203,6 +293,72 @@ def _warn_if_not_converged(diagnostics, estimator_name):
             ConvergenceWarning,
             stacklevel=5,  # the caller of fit
         )
+    undefined = diagnostics.get("r_hat_undefined")
+    if undefined:
+        warnings.warn(
+            f"{estimator_name}: R-hat cannot be computed, so convergence was not "
+            f"checked: {undefined}.",
+            ConvergenceWarning,
+            stacklevel=5,  # the caller of fit
+        )
+    bulk_ess = diagnostics.get("min_bulk_ess", float("nan"))
+    threshold = _BULK_ESS_PER_CHAIN * diagnostics["n_chains"]
+    if bulk_ess < threshold:
+        warnings.warn(
+            f"{estimator_name}: the smallest bulk effective sample size is "
+            f"{bulk_ess:.0f} < {threshold} ({_BULK_ESS_PER_CHAIN} per chain), so "
+            "posterior means, intervals and R-hat are unreliable. Increase n_draws "
+            "(and n_warmup, so the sampler adapts), or standardize X so the sampler "
+            "moves faster.",
+            ConvergenceWarning,
+            stacklevel=5,  # the caller of fit
+        )
+
+
+def _svi_window(num_steps):
+    """Steps per window: the last tenth, at least 50 where the run allows."""
+    return max(num_steps // 10, min(num_steps // 2, _SVI_MIN_WINDOW))
+
+
+def _svi_trend(losses):
+    """Standard errors by which the mean loss of the last window of steps is
+    below that of the window before (about N(0, 1) once levelled off), or
+    None when the run is too short to tell."""
+    losses = np.asarray(losses, dtype=np.float64)
+    window = _svi_window(losses.shape[0])
+    if window < _SVI_SHORTEST_WINDOW:
+        return None
+    before, last = losses[-2 * window : -window], losses[-window:]
+    drop = before.mean() - last.mean()
+    if not np.isfinite(drop):
+        return float("inf")  # the loss overflowed: certainly not settled
+    se = np.sqrt((before.var(ddof=1) + last.var(ddof=1)) / window)
+    if se == 0:
+        return 0.0 if drop <= 0 else float("inf")
+    return float(drop / se)
+
+
+def _warn_if_svi_not_converged(elbo, estimator_name):
+    """ConvergenceWarning when the SVI loss (-ELBO) is still going down."""
+    trend = _svi_trend(-np.asarray(elbo))
+    if trend is None:
+        message = (
+            f"only {len(elbo)} SVI steps, too few to check that the ELBO has "
+            "levelled off, so the variational approximation may not have converged"
+        )
+    elif trend > _SVI_TREND_Z:
+        message = (
+            f"the ELBO has not levelled off: over the last {_svi_window(len(elbo))} "
+            f"steps the loss is still falling ({trend:.1f} standard errors below "
+            "the steps before), so the variational approximation has not converged"
+        )
+    else:
+        return
+    warnings.warn(
+        f"{estimator_name}: {message}. Increase svi_steps, or standardize X.",
+        ConvergenceWarning,
+        stacklevel=5,  # the caller of fit
+    )
 
 
 # --- the base class ------------------------------------------------------------
@@ -245,10 +401,15 @@ class BaseBayesianEstimator(BaseEstimator):
         shape ``(n_chains * n_draws, *site_shape)``.
     diagnostics_ : dict
         For NUTS: ``inference``, ``n_chains``, ``n_draws``,
-        ``n_divergences``, ``max_r_hat`` and ``min_ess`` (over all scalar
-        parameters). For SVI: ``inference``, ``n_chains`` (1), ``n_draws``,
-        ``final_elbo`` (mean ELBO over the last tenth of the steps) and
-        ``elbo`` (the whole trace).
+        ``n_divergences``, ``max_r_hat``, ``min_ess`` and ``min_bulk_ess``
+        (over all scalar parameters), and ``r_hat_undefined`` (why R-hat
+        could not be computed for some parameters, or None). For SVI:
+        ``inference``, ``n_chains`` (1), ``n_draws``, ``final_elbo`` (mean
+        ELBO over the last tenth of the steps) and ``elbo`` (the whole
+        trace). A fit warns (``ConvergenceWarning``, naming what to change)
+        on divergences, R-hat above 1.01 or not computable, a bulk ESS
+        below 100 per chain, or an SVI loss still falling at the last
+        step.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -392,6 +553,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 "final_elbo": float(elbo[-tail:].mean()),
                 "elbo": elbo,
             }
+            _warn_if_svi_not_converged(elbo, type(self).__name__)
         merged = {
             name: value.reshape((-1,) + value.shape[2:])
             for name, value in grouped.items()

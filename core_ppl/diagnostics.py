@@ -36,6 +36,7 @@ __all__ = [
     "hpdi",
     "print_summary",
     "split_gelman_rubin",
+    "split_rank_normalized_ess",
     "split_rank_normalized_rhat",
     "summary",
 ]
@@ -131,6 +132,48 @@ def _variance_plus(x):
     return within, (n - 1) / n * within + between_over_n
 
 
+def _num_pairs(num_draws):
+    """How many lag pairs ``(2m, 2m+1)`` the truncation may use.
+
+    Stan stops two pairs short of the end of the chain (lags up to about
+    ``num_draws - 3``): the last autocorrelations rest on a handful of
+    products and are pure noise. The first pair is always used.
+    """
+    return max(1, min(num_draws // 2, -(-(num_draws - 3) // 2)))
+
+
+def _autocorrelation_time(rho, num_total):
+    """Geyer's truncated estimate of the integrated autocorrelation time.
+
+    ``rho`` holds the multi-chain autocorrelations, lags first. With the
+    pairs ``P_m = rho_{2m} + rho_{2m+1}`` and ``k`` the index of the first
+    pair that is not positive:
+
+    * initial positive sequence: only ``P_0 .. P_{k-1}`` are summed;
+    * initial monotone sequence: each of them is lowered to the smallest
+      pair before it (Geyer 1992, section 3.3);
+    * ``tau = -1 + 2 sum_{m<k} P_m + max(rho_{2k}, 0)``: the last even lag
+      is added as Vehtari et al. (2021, section 3.2) do, which lowers the
+      variance of the estimate for antithetic chains;
+    * ``tau >= 1 / log10(S)`` for ``S`` draws in all: antithetic chains
+      (negative odd lags, as NUTS produces on near-Gaussian targets) make
+      the truncated sum small or negative, and the ESS would be huge or
+      negative. Stan's rule caps the ESS at ``S log10(S)`` instead.
+    """
+    num_pairs = _num_pairs(rho.shape[0])
+    pairs = rho[0 : 2 * num_pairs : 2] + rho[1 : 2 * num_pairs : 2]
+    # Initial positive sequence: zero from the first non-positive pair on.
+    is_kept = np.cumprod(pairs > 0, axis=0).astype(bool)
+    first_bad = is_kept.sum(axis=0)
+    # Initial monotone sequence: the running minimum.
+    monotone = np.minimum.accumulate(np.where(is_kept, pairs, 0.0), axis=0)
+    # rho_{2k}: the even lag after the last pair kept (0 past the end).
+    padded = np.concatenate([rho, np.zeros((2,) + rho.shape[1:])], axis=0)
+    last_even = np.take_along_axis(padded, (2 * first_bad)[None], axis=0)[0]
+    tau = -1.0 + 2.0 * monotone.sum(axis=0) + np.maximum(last_even, 0.0)
+    return np.maximum(tau, 1.0 / math.log10(num_total))
+
+
 def effective_sample_size(x):
     """Effective sample size of draws from one or several chains.
 
@@ -142,8 +185,10 @@ def effective_sample_size(x):
     Returns
     -------
     numpy.ndarray
-        The ESS of every scalar element, shaped ``x.shape[2:]``. Constant
-        draws (zero variance) give NaN.
+        The ESS of every scalar element, shaped ``x.shape[2:]``, in
+        ``(0, S log10(S)]`` for ``S = num_chains * num_draws`` draws (Stan's
+        bound). Constant or non-finite draws (zero or undefined variance)
+        give NaN.
 
     Notes
     -----
@@ -152,8 +197,23 @@ def effective_sample_size(x):
     also accounts for disagreement between chains. Pairs
     ``P_m = rho_{2m} + rho_{2m+1}`` are positive and decreasing for a
     reversible chain (Geyer 1992, section 3.3); the sum is truncated at the
-    first non-positive pair and forced to be non-increasing before forming
-    ``tau = -1 + 2 sum_m P_m`` and ``ESS = num_chains * num_draws / tau``.
+    first non-positive pair and forced to be non-increasing (Geyer's initial
+    monotone sequence), the next even lag is added as in Vehtari et al.
+    (2021), and the autocorrelation time ``tau`` is bounded below by
+    ``1 / log10(S)`` as in Stan, so ``ESS = S / tau <= S log10(S)`` even for
+    antithetic chains.
+
+    Examples
+    --------
+    Antithetic chains (``x_t = -x_{t-1}`` plus a little noise) reach Stan's
+    cap instead of a negative ESS:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.cumsum(rng.normal(size=(1, 1000)) * 0.01, axis=1)
+    >>> x = x * (-1.0) ** np.arange(1000)
+    >>> float(effective_sample_size(x))  # 1000 * log10(1000)
+    3000.0
     """
     x = _check_chains(x, "effective_sample_size", 2)
     num_chains, n = x.shape[:2]
@@ -162,17 +222,12 @@ def effective_sample_size(x):
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = 1.0 - (within - acov_mean) / var_plus
     rho[0] = 1.0
-    if n % 2:
-        rho = rho[:-1]
-    pairs = rho[0::2] + rho[1::2]
-    # Initial positive sequence: keep pairs up to the first non-positive one.
-    pairs = pairs * np.cumprod(pairs > 0, axis=0)
-    # Initial monotone sequence: the running minimum.
-    pairs = np.minimum.accumulate(pairs, axis=0)
-    tau = -1.0 + 2.0 * pairs.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ess = num_chains * n / tau
-    return np.where(var_plus > 0, ess, np.nan)
+    is_defined = np.isfinite(var_plus) & (var_plus > 0)
+    # Undefined elements get rho = 0 so the truncation runs on numbers; their
+    # ESS is set to NaN below.
+    rho = np.where(is_defined, rho, 0.0)
+    tau = _autocorrelation_time(rho, num_chains * n)
+    return np.where(is_defined, num_chains * n / tau, np.nan)
 
 
 # --- R-hat ------------------------------------------------------------------
@@ -262,6 +317,41 @@ def split_rank_normalized_rhat(x):
     folded = np.abs(split - np.median(split, axis=(0, 1)))
     tail = gelman_rubin(_rank_normalise(folded))
     return np.maximum(bulk, tail)
+
+
+def split_rank_normalized_ess(x):
+    """Bulk effective sample size of Vehtari et al. (2021, section 4.3).
+
+    The ESS of the split chains after rank normalisation: it measures how
+    well the bulk of the distribution (means, medians) is explored, and it
+    is defined even where the variance is not (heavy tails).
+
+    Parameters
+    ----------
+    x : array_like
+        Draws shaped ``(num_chains, num_draws, ...)``, at least 4 draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        The bulk ESS of every scalar element, shaped ``x.shape[2:]``; NaN
+        where the draws are constant or not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(4, 500))
+    >>> bool(1500 < split_rank_normalized_ess(x) < 2500)
+    True
+    """
+    x = _check_chains(x, "split_rank_normalized_ess", 4)
+    split = _split_chains(x)
+    is_defined = np.all(np.isfinite(split), axis=(0, 1)) & (
+        np.ptp(split, axis=(0, 1)) > 0
+    )
+    # Ranks of constant or non-finite draws mean nothing: keep them NaN.
+    normalised = _rank_normalise(np.where(is_defined, split, 0.0))
+    return np.where(is_defined, effective_sample_size(normalised), np.nan)
 
 
 # --- intervals ---------------------------------------------------------------

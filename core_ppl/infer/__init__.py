@@ -2,6 +2,7 @@
 
 from core_ppl.infer.elbo import Trace_ELBO
 from core_ppl.infer.initialization import (
+    init_to_feasible,
     init_to_median,
     init_to_sample,
     init_to_uniform,
@@ -10,7 +11,7 @@ from core_ppl.infer.initialization import (
 from core_ppl.infer.mcmc import HMC, MCMC, NUTS
 from core_ppl.infer.predictive import Predictive
 from core_ppl.infer.svi import SVI
-from core_ppl.infer.util import log_density, potential_energy
+from core_ppl.infer.util import log_density, log_likelihood, potential_energy
 
 __all__ = [
     "HMC",
@@ -19,10 +20,12 @@ __all__ = [
     "SVI",
     "Predictive",
     "Trace_ELBO",
+    "init_to_feasible",
     "init_to_median",
     "init_to_sample",
     "init_to_uniform",
     "init_to_value",
     "log_density",
+    "log_likelihood",
     "potential_energy",
 ]

@@ -20,7 +20,13 @@ import jax.numpy as jnp
 
 from core_ppl.distributions.transforms import biject_to
 
-__all__ = ["init_to_median", "init_to_sample", "init_to_uniform", "init_to_value"]
+__all__ = [
+    "init_to_feasible",
+    "init_to_median",
+    "init_to_sample",
+    "init_to_uniform",
+    "init_to_value",
+]
 
 
 class _ConfiguredStrategy(partial):
@@ -56,6 +62,9 @@ def uniform_radius(init_strategy):
     vector at once instead of running the strategy site by site."""
     if init_strategy is init_to_uniform:
         return 2.0
+    if init_strategy is init_to_feasible:
+        # The box of radius 0: the point 0 of the unconstrained space.
+        return 0.0
     if isinstance(init_strategy, partial) and init_strategy.func is init_to_uniform:
         return float(init_strategy.keywords.get("radius", 2.0))
     return None
@@ -81,6 +90,25 @@ def init_to_uniform(site=None, radius=2.0):
         key, unconstrained_shape, minval=-radius, maxval=radius
     )
     return transform(unconstrained)
+
+
+def init_to_feasible(site=None):
+    """Start each latent at an arbitrary point of its support, ignoring the
+    distribution's parameters: the image of 0 on the unconstrained space
+    (e.g. 0 for a real, 1 for a positive value, the midpoint of an
+    interval, the uniform vector of a simplex), as NumPyro's strategy.
+
+    Deterministic, so retries of the initial-point search all give the same
+    point; use it where any valid point will do.
+    """
+    if site is None:
+        return init_to_feasible
+    if not _is_latent(site) or site["value"] is not None:
+        return None
+    fn = site["fn"]
+    transform = biject_to(fn.support)
+    shape = fn.shape(site["kwargs"].get("sample_shape", ()))
+    return transform(jnp.zeros(transform.inverse_shape(shape)))
 
 
 def init_to_sample(site=None):

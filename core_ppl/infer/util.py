@@ -12,6 +12,11 @@ Inference algorithms never look inside a model; they call the functions here:
 * :func:`constrain_fn` maps unconstrained values back to the model's support.
 * :func:`initialize_model` finds a finite starting point and packages the
   above as closures.
+* :func:`log_likelihood` evaluates the observed sites' log densities per
+  posterior draw (NumPyro's helper, e.g. for WAIC or PSIS-LOO).
+
+:class:`~core_ppl.infer.predictive.Predictive` can be imported from here too,
+as from NumPyro's ``numpyro.infer.util``.
 
 All of them are pure functions of ``(model, model_args, model_kwargs,
 params)`` so that a jitted sampler can take the data as traced arguments and
@@ -38,11 +43,13 @@ from core_ppl.jit import jit
 __all__ = [
     "ModelInfo",
     "ParamInfo",
+    "Predictive",
     "constrain_fn",
     "find_initial_params",
     "find_valid_initial_params",
     "initialize_model",
     "log_density",
+    "log_likelihood",
     "merge_model_args",
     "potential_energy",
     "raise_no_valid_initial_point",
@@ -486,3 +493,136 @@ def initialize_model(
         ),
         model_trace=model_trace,
     )
+
+
+# --- log-likelihood per draw -----------------------------------------------------
+
+
+def _observed_log_probs(model, model_args, model_kwargs, draw):
+    """Log density of every observed sample site at one posterior ``draw``,
+    unreduced (batch shape of the site) and unscaled, as NumPyro reports it:
+    ``mask`` still zeroes masked entries (they are not part of the data)."""
+    model_trace = trace(substitute(model, data=draw)).get_trace(
+        *model_args, **model_kwargs
+    )
+    return {
+        name: site["fn"].log_prob(site["value"])
+        for name, site in model_trace.items()
+        if site["type"] == "sample" and site["is_observed"]
+    }
+
+
+@partial(jit, static_argnames=("num_draws", "model", "static", "parallel"))
+def _log_likelihood_jit(draws, arrays, *, num_draws, model, static, parallel):
+    model_args, model_kwargs = merge_model_args(arrays, static)
+
+    def one(xs):
+        draw, _ = xs
+        return _observed_log_probs(model, model_args, model_kwargs, draw)
+
+    # The index only gives the map its length when ``draws`` is empty.
+    xs = (draws, jnp.arange(num_draws))
+    return jax.vmap(one)(xs) if parallel else jax.lax.map(one, xs)
+
+
+def _batch_shape(posterior_samples, batch_ndims):
+    shapes = {name: tuple(jnp.shape(v)) for name, v in posterior_samples.items()}
+    if not shapes:
+        return (1,) * batch_ndims
+    batch_shapes = {shape[:batch_ndims] for shape in shapes.values()}
+    if len(batch_shapes) != 1 or any(len(s) < batch_ndims for s in shapes.values()):
+        raise ValueError(
+            f"log_likelihood: posterior_samples must share their first "
+            f"{batch_ndims} (batch_ndims) dimensions, got shapes {shapes}"
+        )
+    return batch_shapes.pop()
+
+
+def log_likelihood(
+    model, posterior_samples, *args, parallel=False, batch_ndims=1, **kwargs
+):
+    """Log-likelihood of every observation, for every posterior draw.
+
+    The model runs once per draw with the draw's values substituted, and
+    each observed sample site reports ``fn.log_prob(obs)``: one value per
+    observation (the site's batch shape), unscaled by ``scale`` or
+    subsampling, zero where ``mask`` drops an entry. This is the pointwise
+    log-likelihood of WAIC and PSIS-LOO.
+
+    Parameters
+    ----------
+    model : callable
+        The model; its observed sites are those given ``obs``.
+    posterior_samples : dict of str to array
+        Draws of (at least) every latent site, each with ``batch_ndims``
+        leading batch dimensions, e.g. ``mcmc.get_samples()``.
+    *args, **kwargs
+        The model's arguments.
+    parallel : bool, default=False
+        Evaluate all draws at once with ``vmap`` (faster, memory grows with
+        the number of draws) instead of one after the other (``lax.map``).
+    batch_ndims : int, default=1
+        Leading batch dimensions of the draws: 0 for a single draw, 1 for
+        ``(num_draws, ...)``, 2 for ``(num_chains, num_draws, ...)``.
+
+    Returns
+    -------
+    dict of str to jax.Array
+        Observed site name -> array of shape ``batch_shape + site batch
+        shape``.
+
+    Raises
+    ------
+    ValueError
+        When the draws do not share their batch shape, or ``batch_ndims``
+        is negative.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> import core_ppl as ppl
+    >>> import core_ppl.distributions as dist
+    >>> def model(y):
+    ...     mu = ppl.sample("mu", dist.Normal(0.0, 1.0))
+    ...     with ppl.plate("rows", y.shape[0]):
+    ...         ppl.sample("y", dist.Normal(mu, 1.0), obs=y)
+    >>> draws = {"mu": jnp.array([0.0, 1.0])}
+    >>> log_likelihood(model, draws, jnp.array([0.0, 1.0, 2.0]))["y"].shape
+    (2, 3)
+    """
+    if int(batch_ndims) != batch_ndims or batch_ndims < 0:
+        raise ValueError(
+            f"log_likelihood: batch_ndims must be a non-negative int, got "
+            f"{batch_ndims!r}"
+        )
+    posterior_samples = {
+        name: jnp.asarray(value) for name, value in dict(posterior_samples).items()
+    }
+    if batch_ndims == 0:
+        return _observed_log_probs(model, args, kwargs, posterior_samples)
+    batch_shape = _batch_shape(posterior_samples, batch_ndims)
+    num_draws = int(np.prod(batch_shape))
+    draws = {
+        name: jnp.reshape(value, (num_draws,) + value.shape[batch_ndims:])
+        for name, value in posterior_samples.items()
+    }
+    arrays, static = split_model_args(args, kwargs)
+    out = _log_likelihood_jit(
+        draws, arrays, num_draws=num_draws, model=model, static=static,
+        parallel=bool(parallel),
+    )
+    return {
+        name: jnp.reshape(value, batch_shape + value.shape[1:])
+        for name, value in out.items()
+    }
+
+
+def __getattr__(name):
+    # predictive.py imports this module, so Predictive cannot be imported at
+    # the top; resolving it on first access keeps NumPyro's import path
+    # (``from numpyro.infer.util import Predictive``) without a cycle.
+    if name == "Predictive":
+        from core_ppl.infer.predictive import Predictive
+
+        return Predictive
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

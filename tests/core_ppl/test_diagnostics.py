@@ -12,6 +12,7 @@ from core_ppl.diagnostics import (
     hpdi,
     print_summary,
     split_gelman_rubin,
+    split_rank_normalized_ess,
     split_rank_normalized_rhat,
     summary,
 )
@@ -68,6 +69,77 @@ def test_ess_of_ar1_chains(rho):
     np.testing.assert_allclose(ess, expected, rtol=0.15)
 
 
+def antithetic(rng, num_chains, num_draws, noise=0.01):
+    """x_t = -x_{t-1} + noise_t: every lag-1 autocorrelation is close to -1."""
+    x = np.empty((num_chains, num_draws))
+    x[:, 0] = rng.standard_normal(num_chains)
+    eps = noise * rng.standard_normal((num_chains, num_draws))
+    for t in range(1, num_draws):
+        x[:, t] = -x[:, t - 1] + eps[:, t]
+    return x
+
+
+@pytest.mark.parametrize("num_chains", [1, 4])
+def test_ess_of_antithetic_chains_is_capped_not_negative(num_chains):
+    # rho_1 ~ -1, so P_0 = rho_0 + rho_1 <= 0 and the truncated sum gives
+    # tau <= 0 (the old estimator returned ESS = -S). Stan bounds tau below
+    # by 1 / log10(S): ESS = S log10(S) exactly.
+    rng = np.random.default_rng(10)
+    x = antithetic(rng, num_chains, 1000)
+    total = num_chains * 1000
+    ess = effective_sample_size(x)
+    assert ess > 0
+    np.testing.assert_allclose(ess, total * np.log10(total), rtol=1e-12)
+
+
+def test_ess_of_negatively_correlated_ar1_exceeds_the_draws():
+    # AR(1) with rho = -0.5: ESS = S (1 - rho) / (1 + rho) = 3 S, below the
+    # cap S log10(S) ~ 4.9 S, so the clamp must not bite. Tolerance as in
+    # test_ess_of_ar1_chains (15% > 4 standard errors for 4 x 20k draws).
+    rng = np.random.default_rng(11)
+    num_chains, n = 4, 20_000
+    x = ar1(rng, -0.5, (num_chains,), n)
+    ess = effective_sample_size(x)
+    np.testing.assert_allclose(ess, 3 * num_chains * n, rtol=0.15)
+    assert ess < num_chains * n * np.log10(num_chains * n)
+
+
+def _reference_ess(x):
+    """The same estimator written as a scalar loop over lags, for one element
+    of draws shaped (num_chains, num_draws): BDA3 eq. 11.7 autocorrelations,
+    Geyer's initial positive and monotone sequences, the last even lag,
+    Stan's bound tau >= 1 / log10(S)."""
+    m, n = x.shape
+    centred = x - x.mean(axis=1, keepdims=True)
+    acov = np.array(
+        [[(c[: n - k] * c[k:]).sum() / n for k in range(n)] for c in centred]
+    )
+    within = x.var(axis=1, ddof=1).mean()
+    var_plus = (n - 1) / n * within + (x.mean(axis=1).var(ddof=1) if m > 1 else 0)
+    rho = 1 - (within - acov.mean(axis=0)) / var_plus
+    rho[0] = 1.0
+    num_pairs = max(1, min(n // 2, int(np.ceil((n - 3) / 2))))
+    total, previous, k = 0.0, np.inf, 0
+    while k < num_pairs and rho[2 * k] + rho[2 * k + 1] > 0:
+        previous = min(previous, rho[2 * k] + rho[2 * k + 1])
+        total += previous
+        k += 1
+    last_even = rho[2 * k] if 2 * k < n else 0.0
+    tau = -1 + 2 * total + max(last_even, 0.0)
+    tau = max(tau, 1 / np.log10(m * n))
+    return m * n / tau
+
+
+@pytest.mark.parametrize("rho", [-0.9, -0.3, 0.0, 0.6, 0.95])
+@pytest.mark.parametrize("shape", [(1, 9), (3, 40), (2, 301)])
+def test_ess_matches_scalar_reference(rho, shape):
+    rng = np.random.default_rng(12)
+    x = np.moveaxis(ar1(rng, rho, (shape[0], 3), shape[1]), -1, 1)
+    ess = effective_sample_size(x)
+    expected = [_reference_ess(x[..., j]) for j in range(3)]
+    np.testing.assert_allclose(ess, expected, rtol=1e-10)
+
+
 def test_ess_of_constant_draws_is_nan_and_shape_checked():
     assert np.isnan(effective_sample_size(np.ones((2, 10))))
     with pytest.raises(ValueError, match="num_chains, num_draws"):
@@ -79,6 +151,29 @@ def test_ess_penalises_disagreeing_chains():
     x = rng.standard_normal((4, 1000))
     x_stuck = x + np.arange(4)[:, None] * 3.0
     assert effective_sample_size(x_stuck) < 0.1 * effective_sample_size(x)
+
+
+def test_bulk_ess_is_rank_based():
+    # Ranks are invariant under a monotone map, so the bulk ESS of exp(x)
+    # (log-normal) and of a Cauchy-like transform equals that of x, whose
+    # ESS is that of an AR(1): n (1 - rho) / (1 + rho); 15% as above.
+    rng = np.random.default_rng(13)
+    num_chains, n, rho = 4, 20_000, 0.5
+    x = ar1(rng, rho, (num_chains,), n)
+    bulk = split_rank_normalized_ess(x)
+    np.testing.assert_allclose(split_rank_normalized_ess(np.exp(x)), bulk)
+    np.testing.assert_allclose(split_rank_normalized_ess(np.tan(x / 4)), bulk)
+    np.testing.assert_allclose(bulk, num_chains * n * (1 - rho) / (1 + rho), rtol=0.15)
+
+
+def test_bulk_ess_of_constant_or_nonfinite_draws_is_nan():
+    x = np.random.default_rng(14).standard_normal((2, 10, 3))
+    x[..., 0] = 1.0
+    x[0, 3, 1] = np.nan
+    bulk = split_rank_normalized_ess(x)
+    assert np.isnan(bulk[:2]).all() and np.isfinite(bulk[2])
+    with pytest.raises(ValueError, match="at least 4 draws"):
+        split_rank_normalized_ess(np.zeros((2, 3)))
 
 
 # --- R-hat ------------------------------------------------------------------

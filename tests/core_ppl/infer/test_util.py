@@ -11,6 +11,7 @@ import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl import handlers
 from core_ppl.infer import (
+    init_to_feasible,
     init_to_median,
     init_to_sample,
     init_to_uniform,
@@ -20,6 +21,7 @@ from core_ppl.infer.util import (
     constrain_fn,
     initialize_model,
     log_density,
+    log_likelihood,
     merge_model_args,
     potential_energy,
     split_model_args,
@@ -158,3 +160,126 @@ def test_configured_strategies_are_equal_when_their_settings_are():
     assert strategy == strategy
     assert strategy != init_to_value(values=values)
     hash(strategy)
+
+
+# --- log_likelihood ---------------------------------------------------------------
+
+
+def _hierarchical_draws(num_draws, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "sigma": rng.uniform(0.5, 2.0, num_draws),
+        "rho": rng.uniform(-0.9, 0.9, num_draws),
+        "mu": rng.normal(size=(num_draws, 3)),
+    }
+
+
+def _hand_log_likelihood(draws):
+    # stats.norm per draw: (num_draws, rows, groups), mu broadcast over rows.
+    loc = draws["mu"][:, None, :] + draws["rho"][:, None, None]
+    return stats.norm(loc, draws["sigma"][:, None, None]).logpdf(Y)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_log_likelihood_per_draw_and_observation(x64, parallel):
+    draws = _hierarchical_draws(6)
+    out = log_likelihood(hierarchical, draws, Y, parallel=parallel)
+    assert set(out) == {"y"}  # observed sites only
+    assert out["y"].shape == (6, 2, 3)
+    np.testing.assert_allclose(out["y"], _hand_log_likelihood(draws), rtol=1e-10)
+
+
+def test_log_likelihood_batch_ndims_two_and_zero(x64):
+    draws = _hierarchical_draws(6)
+    flat = log_likelihood(hierarchical, draws, Y)["y"]
+    grouped = {k: v.reshape((2, 3) + v.shape[1:]) for k, v in draws.items()}
+    by_chain = log_likelihood(hierarchical, grouped, Y, batch_ndims=2)["y"]
+    assert by_chain.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(by_chain.reshape(flat.shape), flat, rtol=1e-12)
+    one = {k: v[4] for k, v in draws.items()}
+    single = log_likelihood(hierarchical, one, Y, batch_ndims=0)["y"]
+    assert single.shape == (2, 3)
+    np.testing.assert_allclose(single, flat[4], rtol=1e-12)
+
+
+def regression(x, y=None, *, mask=None):
+    coef = ppl.sample("coef", dist.Normal(jnp.zeros(x.shape[1]), 1.0).to_event(1))
+    scale = ppl.sample("scale", dist.Exponential(1.0))
+    keep = True if mask is None else mask
+    with ppl.plate("rows", x.shape[0]), handlers.mask(mask=keep):
+        ppl.sample("y", dist.Normal(x @ coef, scale), obs=y)
+        # An observed site with an event dimension: one value per row.
+        cov = jnp.eye(2) * scale**2
+        ones = jnp.ones((x.shape[0], 2))
+        ppl.sample("z", dist.MultivariateNormal(jnp.zeros(2), cov), obs=ones)
+
+
+def test_log_likelihood_of_vector_draws_masks_and_event_sites(x64):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=5)
+    draws = {"coef": rng.normal(size=(4, 3)), "scale": rng.uniform(0.5, 2.0, 4)}
+    mask = np.array([True, True, False, True, False])
+    out = log_likelihood(regression, draws, x, y=y, mask=mask, parallel=True)
+    assert out["y"].shape == (4, 5) and out["z"].shape == (4, 5)
+    loc, scale = draws["coef"] @ x.T, draws["scale"][:, None]
+    expected_y = np.where(mask, stats.norm(loc, scale).logpdf(y), 0.0)
+    np.testing.assert_allclose(out["y"], expected_y, rtol=1e-10)
+    # MultivariateNormal(0, s^2 I) at (1, 1): two independent normals.
+    expected_z = np.where(mask, 2 * stats.norm(0.0, scale).logpdf(1.0), 0.0)
+    np.testing.assert_allclose(out["z"], expected_z, rtol=1e-10)
+
+
+def test_log_likelihood_validates_batch_shapes():
+    draws = {"sigma": np.ones(4), "rho": np.zeros(3), "mu": np.zeros((4, 3))}
+    with pytest.raises(ValueError, match="share their first 1"):
+        log_likelihood(hierarchical, draws, Y)
+    with pytest.raises(ValueError, match="batch_ndims must be"):
+        log_likelihood(hierarchical, _hierarchical_draws(2), Y, batch_ndims=-1)
+
+
+def test_predictive_is_importable_from_util():
+    from core_ppl.infer import Predictive
+    from core_ppl.infer import util
+
+    assert util.Predictive is Predictive
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        util.Nope  # noqa: B018
+
+
+# --- init_to_feasible -------------------------------------------------------------
+
+
+def many_supports():
+    ppl.sample("real", dist.Normal(5.0, 0.1))
+    ppl.sample("positive", dist.Gamma(2.0, 3.0).expand([2]))
+    ppl.sample("interval", dist.Uniform(2.0, 6.0))
+    ppl.sample("simplex", dist.Dirichlet(jnp.ones(4)))
+    ppl.sample("corr", dist.LKJCholesky(3, 2.0))
+    ppl.sample("obs", dist.Normal(0.0, 1.0), obs=0.5)
+
+
+def test_init_to_feasible_gives_points_inside_each_support():
+    seeded = handlers.seed(many_supports, rng_seed=0)
+    tr = handlers.trace(
+        handlers.substitute(seeded, substitute_fn=init_to_feasible)
+    ).get_trace()
+    for name in ("real", "positive", "interval", "simplex", "corr"):
+        site = tr[name]
+        value = site["value"]
+        assert value.shape == site["fn"].shape()
+        assert bool(jnp.all(site["fn"].support(value))), name
+    # The image of 0: ignores the parameters (the prior sits at 5 +- 0.1).
+    np.testing.assert_allclose(tr["real"]["value"], 0.0)
+    np.testing.assert_allclose(tr["positive"]["value"], [1.0, 1.0])
+    np.testing.assert_allclose(tr["interval"]["value"], 4.0)
+    assert float(tr["obs"]["value"]) == 0.5  # observed sites untouched
+    assert init_to_feasible() is init_to_feasible
+
+
+def test_initialize_model_with_init_to_feasible_starts_at_zero():
+    info = initialize_model(
+        jax.random.PRNGKey(0), hierarchical, model_args=(Y,),
+        init_strategy=init_to_feasible,
+    )
+    for value in info.param_info.z.values():
+        np.testing.assert_allclose(value, 0.0, atol=1e-6)
