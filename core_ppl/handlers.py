@@ -54,14 +54,12 @@ class trace(Messenger):
         return self.trace
 
     def postprocess_message(self, msg):
-        if msg["type"] == "prng_key":
-            return
+        if msg["type"] in ("prng_key", "subsample"):
+            return  # not sites of the model
         name = msg["name"]
         if name in self.trace:
-            raise ValueError(
-                f"site name '{name}' is used twice in one run of the model; "
-                "site names must be unique"
-            )
+            _check_same_plate(self.trace[name], msg)
+            return  # the plate entered again: its first record stands
         site = dict(msg)
         site["kwargs"] = dict(msg["kwargs"])
         site["cond_indep_stack"] = list(msg["cond_indep_stack"])
@@ -73,12 +71,34 @@ class trace(Messenger):
         return self.trace
 
 
+def _check_same_plate(recorded, msg):
+    """A name may be visited twice only by one plate: same name and size."""
+    name = msg["name"]
+    if recorded["type"] != "plate" or msg["type"] != "plate":
+        raise ValueError(
+            f"site name '{name}' is used twice in one run of the model; "
+            "site names must be unique (only a plate may be entered again)"
+        )
+    # args = (size, subsample_size)
+    if tuple(recorded["args"]) != tuple(msg["args"]):
+        raise ValueError(
+            f"plate '{name}' is entered with size={msg['args'][0]}, "
+            f"subsample_size={msg['args'][1]} but was first entered with "
+            f"size={recorded['args'][0]}, subsample_size={recorded['args'][1]}: "
+            "plates of one name are one plate and must have the same sizes"
+        )
+
+
 class seed(Messenger):
     """Give random sites keys split from ``rng_seed``.
 
     Each ``sample`` (unobserved, without a value), subsampled ``plate``,
     ``prng_key`` and callable-initialised ``param`` site receives a fresh key,
     so draws are reproducible for a given seed and distinct across sites.
+    Every plate of one name gets the same key within one activation of the
+    handler, so a plate entered twice in a model subsamples the same indices
+    both times. Sites hidden by an inner ``block`` still get their keys:
+    hiding changes what outer handlers see, not what a site needs to run.
 
     Parameters
     ----------
@@ -87,6 +107,8 @@ class seed(Messenger):
     rng_seed : int or jax.random key
         The seed.
     """
+
+    serves_hidden_sites = True  # keys are what a hidden site needs to run
 
     def __init__(self, fn=None, rng_seed=None):
         if rng_seed is None:
@@ -103,7 +125,12 @@ class seed(Messenger):
                 f"{type(rng_seed).__name__} with shape {getattr(rng_seed, 'shape', None)}"
             )
         self.rng_key = rng_seed
+        self.plate_keys = {}
         super().__init__(fn)
+
+    def __enter__(self):
+        self.plate_keys = {}  # plate name -> its key, for this activation
+        return super().__enter__()
 
     def process_message(self, msg):
         needs_key = (
@@ -114,9 +141,15 @@ class seed(Messenger):
         )
         if msg["type"] == "param" and not callable(msg["args"][0]):
             needs_key = False
-        if needs_key:
-            self.rng_key, site_key = jax.random.split(self.rng_key)
-            msg["kwargs"]["rng_key"] = site_key
+        if not needs_key:
+            return
+        if msg["type"] == "plate" and msg["name"] in self.plate_keys:
+            msg["kwargs"]["rng_key"] = self.plate_keys[msg["name"]]
+            return
+        self.rng_key, site_key = jax.random.split(self.rng_key)
+        msg["kwargs"]["rng_key"] = site_key
+        if msg["type"] == "plate":
+            self.plate_keys[msg["name"]] = site_key
 
 
 class substitute(Messenger):
