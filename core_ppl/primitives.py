@@ -317,9 +317,14 @@ class plate(Messenger):
                 "enclosing plate"
             )
         super().__enter__()
+        # A plate that does not subsample has its indices already, so it asks
+        # ``seed`` for no key (as in NumPyro): plates then leave the key stream
+        # of the other sites alone, even when ``block`` hides them.
+        is_full = self.subsample_size == self.size
         self.indices = _send(
             "plate", self.name, _subsample_indices,
             args=(self.size, self.subsample_size), kwargs={"rng_key": None},
+            value=jnp.arange(self.size) if is_full else None,
         )["value"]
         return self.indices
 
