@@ -361,7 +361,8 @@ class plate(Messenger):
 
     def postprocess_message(self, msg):
         if msg["type"] == "subsample":
-            msg["value"] = self._subsample_data(msg["value"], msg["kwargs"]["event_dim"])
+            event_dim = msg["kwargs"]["event_dim"]
+            msg["value"] = self._subsample_data(msg["value"], event_dim)
 
     def _subsample_data(self, data, event_dim):
         # The plate indexes batch dim ``self.dim`` of the data, counted left of
