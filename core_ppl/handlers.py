@@ -58,7 +58,13 @@ class trace(Messenger):
             return  # not sites of the model
         name = msg["name"]
         if name in self.trace:
-            _check_same_plate(self.trace[name], msg)
+            recorded = self.trace[name]
+            if recorded["type"] != "plate" or msg["type"] != "plate":
+                raise ValueError(
+                    f"site name '{name}' is used twice in one run of the model; "
+                    "site names must be unique (only a plate may be entered again)"
+                )
+            _check_same_plate(name, recorded["args"], msg["args"])
             return  # the plate entered again: its first record stands
         site = dict(msg)
         site["kwargs"] = dict(msg["kwargs"])
@@ -71,20 +77,14 @@ class trace(Messenger):
         return self.trace
 
 
-def _check_same_plate(recorded, msg):
-    """A name may be visited twice only by one plate: same name and size."""
-    name = msg["name"]
-    if recorded["type"] != "plate" or msg["type"] != "plate":
+def _check_same_plate(name, first_args, args):
+    """Plates of one name are one plate: the same ``(size, subsample_size)``
+    (their messages' ``args``) every time."""
+    if tuple(first_args) != tuple(args):
         raise ValueError(
-            f"site name '{name}' is used twice in one run of the model; "
-            "site names must be unique (only a plate may be entered again)"
-        )
-    # args = (size, subsample_size)
-    if tuple(recorded["args"]) != tuple(msg["args"]):
-        raise ValueError(
-            f"plate '{name}' is entered with size={msg['args'][0]}, "
-            f"subsample_size={msg['args'][1]} but was first entered with "
-            f"size={recorded['args'][0]}, subsample_size={recorded['args'][1]}: "
+            f"plate '{name}' is entered with size={args[0]}, "
+            f"subsample_size={args[1]} but was first entered with "
+            f"size={first_args[0]}, subsample_size={first_args[1]}: "
             "plates of one name are one plate and must have the same sizes"
         )
 
@@ -129,7 +129,8 @@ class seed(Messenger):
         super().__init__(fn)
 
     def __enter__(self):
-        self.plate_keys = {}  # plate name -> its key, for this activation
+        # plate name -> (its (size, subsample_size), its key), per activation
+        self.plate_keys = {}
         return super().__enter__()
 
     def process_message(self, msg):
@@ -144,12 +145,14 @@ class seed(Messenger):
         if not needs_key:
             return
         if msg["type"] == "plate" and msg["name"] in self.plate_keys:
-            msg["kwargs"]["rng_key"] = self.plate_keys[msg["name"]]
+            first_args, site_key = self.plate_keys[msg["name"]]
+            _check_same_plate(msg["name"], first_args, msg["args"])
+            msg["kwargs"]["rng_key"] = site_key
             return
         self.rng_key, site_key = jax.random.split(self.rng_key)
         msg["kwargs"]["rng_key"] = site_key
         if msg["type"] == "plate":
-            self.plate_keys[msg["name"]] = site_key
+            self.plate_keys[msg["name"]] = (msg["args"], site_key)
 
 
 class substitute(Messenger):

@@ -182,6 +182,16 @@ def test_a_plate_name_with_another_size_raises():
     with pytest.raises(ValueError, match="plate 'data' is entered with size=4"):
         handlers.trace(handlers.seed(mismatched, 0)).get_trace()
 
+    def mismatched_subsample():
+        with ppl.plate("data", 4, subsample_size=2):
+            ppl.sample("a", dist.Normal(0.0, 1.0))
+        with ppl.plate("data", 4, subsample_size=3):
+            ppl.sample("b", dist.Normal(0.0, 1.0))
+
+    # seed checks it too, as it gives both the key of one plate.
+    with pytest.raises(ValueError, match="subsample_size=3 but was first entered"):
+        handlers.seed(mismatched_subsample, 0)()
+
     def nested():
         with ppl.plate("data", 3), ppl.plate("data", 3):
             ppl.sample("a", dist.Normal(0.0, 1.0))
