@@ -4,6 +4,7 @@ module-level state (compile caches, counters, progress bars) is locked, so
 runs made in threads are bit-identical to the same runs made one by one."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -16,6 +17,7 @@ from core_ppl import handlers
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
 from core_ppl.infer.mcmc import sampler
+from core_ppl.jit import jit
 from core_ppl.optim import Adam
 from core_ppl.runtime import handler_stack
 
@@ -95,3 +97,19 @@ def test_handler_stacks_of_threads_are_separate():
         return list(tr), len(handler_stack())
 
     assert _in_threads(run, ["a", "b"]) == [(["a"], 0), (["b"], 0)]
+
+
+def test_a_jitted_function_called_from_threads_at_once_compiles_once():
+    traces = []
+
+    @jit
+    def slow_to_trace(x):
+        traces.append(1)
+        time.sleep(0.2)  # the other threads arrive while this one traces
+        return x + 1
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        out = list(pool.map(lambda _: slow_to_trace(jnp.ones(3)), range(4)))
+    assert len(traces) == 1
+    for y in out:
+        np.testing.assert_array_equal(y, np.full(3, 2.0))
