@@ -32,7 +32,9 @@ def enable_x64(use_x64: bool = True) -> None:
     Parameters
     ----------
     use_x64 : bool, default=True
-        True for 64-bit floats and ints by default, False for 32-bit.
+        True for 64-bit floats and ints by default. False for 32-bit, unless
+        the environment variable ``JAX_ENABLE_X64`` asks for 64 (as in
+        NumPyro, the user's environment wins over a library's False).
 
     Examples
     --------
@@ -41,6 +43,10 @@ def enable_x64(use_x64: bool = True) -> None:
     """
     import jax
 
+    if not use_x64:
+        # Read as JAX reads its boolean environment variables.
+        truthy = ("y", "yes", "t", "true", "on", "1")
+        use_x64 = os.environ.get("JAX_ENABLE_X64", "").lower() in truthy
     jax.config.update("jax_enable_x64", bool(use_x64))
 
 

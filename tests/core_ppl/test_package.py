@@ -52,6 +52,8 @@ core_ppl.enable_x64(False)
 print(wide, jnp.zeros(1).dtype)
 """
     assert _run(code, JAX_ENABLE_X64="0") == "float64 float32"
+    # The user's environment wins over use_x64=False.
+    assert _run(code, JAX_ENABLE_X64="1") == "float64 float64"
 
 
 def test_set_host_device_count_gives_that_many_cpu_devices():
