@@ -45,7 +45,9 @@ class trace(Messenger):
 
     ``trace(model).get_trace(*args, **kwargs)`` runs the model and returns an
     ``OrderedDict`` mapping site names to copies of their messages (see
-    :class:`~core_ppl.runtime.Message` for the keys).
+    :class:`~core_ppl.runtime.Message` for the keys). A name used twice is a
+    ValueError, except for a plate entered again with the same sizes, which
+    keeps its first record.
     """
 
     def __enter__(self):
