@@ -124,6 +124,20 @@ def test_seed_outside_block_still_gives_hidden_sites_their_keys():
     assert list(tr) == ["b"] and a_seen == a and b_seen == 7.0
 
 
+def test_seed_keys_hidden_subsampled_plates_and_no_full_plates():
+    def with_plates(subsample_size):
+        with ppl.plate("rows", 10, subsample_size=subsample_size) as idx:
+            pass
+        return idx, ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    idx, _ = handlers.seed(handlers.block(with_plates), 0)(4)
+    assert idx.shape == (4,) and len(set(np.asarray(idx).tolist())) == 4
+    # A plate that does not subsample takes no key: z is drawn with the key
+    # it gets in a model without the plate.
+    _, z = handlers.seed(with_plates, 0)(None)
+    assert z == handlers.seed(lambda: ppl.sample("z", dist.Normal(0.0, 1.0)), 0)()
+
+
 def _hand_log_joint(loc, scale, data, obs_weight=1.0, obs_mask=None):
     obs_lp = stats.norm(loc, scale).logpdf(np.asarray(data))
     if obs_mask is not None:
