@@ -6,30 +6,45 @@ Models are plain Python functions calling :func:`sample`, :func:`param`,
 :mod:`core_ppl.infer` runs NUTS, HMC, SVI and predictions on them. The design
 follows Phan, Pradhan and Jankowiak, "Composable Effects for Flexible and
 Accelerated Probabilistic Programming in NumPyro" (2019); the public names
-mirror NumPyro's so that a model ports by changing its imports.
+mirror NumPyro's so that a model ports by changing its imports, and
+``import core_ppl`` alone makes ``core_ppl.distributions``, ``.infer``,
+``.optim``, ``.handlers`` and ``.diagnostics`` available, as
+``import numpyro`` does.
 
-Importing this package changes no global JAX setting; :mod:`core_ppl.util`
-holds the process settings a user may opt into.
+Importing this package changes no global JAX setting and starts no JAX
+backend; :mod:`core_ppl.util` holds the process settings a user may opt into
+(:func:`enable_x64`, :func:`set_host_device_count`, re-exported here).
 """
 
-from core_ppl import handlers
+from core_ppl import diagnostics, distributions, handlers, infer, optim
 from core_ppl.primitives import (
     deterministic,
     factor,
     param,
     plate,
+    plate_stack,
     prng_key,
     sample,
+    subsample,
 )
+from core_ppl.util import enable_x64, set_host_device_count
 
 __version__ = "0.1.0"
 
 __all__ = [
     "deterministic",
+    "diagnostics",
+    "distributions",
+    "enable_x64",
     "factor",
     "handlers",
+    "infer",
+    "optim",
     "param",
     "plate",
+    "plate_stack",
     "prng_key",
     "sample",
+    "set_host_device_count",
+    "subsample",
 ]

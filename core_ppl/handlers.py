@@ -51,7 +51,9 @@ class trace(Messenger):
 
     ``trace(model).get_trace(*args, **kwargs)`` runs the model and returns an
     ``OrderedDict`` mapping site names to copies of their messages (see
-    :class:`~core_ppl.runtime.Message` for the keys).
+    :class:`~core_ppl.runtime.Message` for the keys). A name used twice is a
+    ValueError, except for a plate entered again with the same sizes, which
+    keeps its first record.
     """
 
     def __enter__(self):
@@ -60,14 +62,18 @@ class trace(Messenger):
         return self.trace
 
     def postprocess_message(self, msg):
-        if msg["type"] == "prng_key":
-            return
+        if msg["type"] in ("prng_key", "subsample"):
+            return  # not sites of the model
         name = msg["name"]
         if name in self.trace:
-            raise ValueError(
-                f"site name '{name}' is used twice in one run of the model; "
-                "site names must be unique"
-            )
+            recorded = self.trace[name]
+            if recorded["type"] != "plate" or msg["type"] != "plate":
+                raise ValueError(
+                    f"site name '{name}' is used twice in one run of the model; "
+                    "site names must be unique (only a plate may be entered again)"
+                )
+            _check_same_plate(name, recorded["args"], msg["args"])
+            return  # the plate entered again: its first record stands
         site = dict(msg)
         site["kwargs"] = dict(msg["kwargs"])
         site["cond_indep_stack"] = list(msg["cond_indep_stack"])
@@ -79,12 +85,28 @@ class trace(Messenger):
         return self.trace
 
 
+def _check_same_plate(name, first_args, args):
+    """Plates of one name are one plate: the same ``(size, subsample_size)``
+    (their messages' ``args``) every time."""
+    if tuple(first_args) != tuple(args):
+        raise ValueError(
+            f"plate '{name}' is entered with size={args[0]}, "
+            f"subsample_size={args[1]} but was first entered with "
+            f"size={first_args[0]}, subsample_size={first_args[1]}: "
+            "plates of one name are one plate and must have the same sizes"
+        )
+
+
 class seed(Messenger):
     """Give random sites keys split from ``rng_seed``.
 
     Each ``sample`` (unobserved, without a value), subsampled ``plate``,
     ``prng_key`` and callable-initialised ``param`` site receives a fresh key,
     so draws are reproducible for a given seed and distinct across sites.
+    Every plate of one name gets the same key within one activation of the
+    handler, so a plate entered twice in a model subsamples the same indices
+    both times. Sites hidden by an inner ``block`` still get their keys:
+    hiding changes what outer handlers see, not what a site needs to run.
 
     Parameters
     ----------
@@ -93,6 +115,8 @@ class seed(Messenger):
     rng_seed : int or jax.random key
         The seed.
     """
+
+    serves_hidden_sites = True  # keys are what a hidden site needs to run
 
     def __init__(self, fn=None, rng_seed=None):
         if rng_seed is None:
@@ -109,7 +133,13 @@ class seed(Messenger):
                 f"{type(rng_seed).__name__} with shape {getattr(rng_seed, 'shape', None)}"
             )
         self.rng_key = rng_seed
+        self.plate_keys = {}
         super().__init__(fn)
+
+    def __enter__(self):
+        # plate name -> (its (size, subsample_size), its key), per activation
+        self.plate_keys = {}
+        return super().__enter__()
 
     def process_message(self, msg):
         needs_key = (
@@ -120,9 +150,17 @@ class seed(Messenger):
         )
         if msg["type"] == "param" and not callable(msg["args"][0]):
             needs_key = False
-        if needs_key:
-            self.rng_key, site_key = jax.random.split(self.rng_key)
+        if not needs_key:
+            return
+        if msg["type"] == "plate" and msg["name"] in self.plate_keys:
+            first_args, site_key = self.plate_keys[msg["name"]]
+            _check_same_plate(msg["name"], first_args, msg["args"])
             msg["kwargs"]["rng_key"] = site_key
+            return
+        self.rng_key, site_key = jax.random.split(self.rng_key)
+        msg["kwargs"]["rng_key"] = site_key
+        if msg["type"] == "plate":
+            self.plate_keys[msg["name"]] = (msg["args"], site_key)
 
 
 class substitute(Messenger):

@@ -30,6 +30,7 @@ XLA's defaults.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 
 import jax
@@ -48,6 +49,12 @@ SMALL_PROGRAM_CPU_COMPILER_OPTIONS = {
     "xla_backend_optimization_level": 2,
 }
 SMALL_PROGRAM_BYTES = 2**14
+
+# Guards the first call of compiler_options and each _Jitted's table of
+# top-level jits: fits run in threads (GridSearchCV under joblib's threading
+# backend) must share one jax.jit per size class, or each would compile the
+# same program again.
+_LOCK = threading.RLock()
 
 
 @functools.cache
@@ -91,9 +98,14 @@ class _Jitted:
             return self._nested
         nbytes = sum(getattr(leaf, "nbytes", 0) for leaf in leaves)
         small = nbytes <= SMALL_PROGRAM_BYTES
-        if small not in self._top_level:
-            self._top_level[small] = self._jit_with(compiler_options(small))
-        return self._top_level[small]
+        jitted = self._top_level.get(small)
+        if jitted is None:
+            with _LOCK:  # checked again: another thread may have built it
+                jitted = self._top_level.get(small)
+                if jitted is None:
+                    jitted = self._jit_with(compiler_options(small))
+                    self._top_level[small] = jitted
+        return jitted
 
     def _jit_with(self, options):
         if options is None:  # also where jax.jit predates the argument
@@ -109,7 +121,9 @@ class _Jitted:
 
     def _cache_size(self) -> int:
         """Programs compiled so far, over all size classes."""
-        jitted = {id(j): j for j in (self._nested, *self._top_level.values())}
+        with _LOCK:
+            top_level = tuple(self._top_level.values())
+        jitted = {id(j): j for j in (self._nested, *top_level)}
         return sum(j._cache_size() for j in jitted.values())
 
 

@@ -1,5 +1,5 @@
 """Modelling primitives: ``sample``, ``param``, ``plate``, ``deterministic``,
-``factor`` and ``prng_key``.
+``factor``, ``prng_key``, ``subsample`` and ``plate_stack``.
 
 Each primitive builds a :class:`~core_ppl.runtime.Message` and sends it through
 the handler stack, so what a primitive *does* is decided by the handlers around
@@ -9,7 +9,9 @@ value, ``sample`` returns ``obs`` or raises asking for a random key.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from numbers import Integral
 from typing import NamedTuple
 
 import jax
@@ -25,8 +27,10 @@ __all__ = [
     "factor",
     "param",
     "plate",
+    "plate_stack",
     "prng_key",
     "sample",
+    "subsample",
 ]
 
 
@@ -243,8 +247,8 @@ def _subsample_indices(size, subsample_size, rng_key=None):
     return jax.lax.top_k(jax.random.uniform(rng_key, (size,)), subsample_size)[1]
 
 
-def _plate_dims_in_use():
-    return {h.dim for h in handler_stack() if isinstance(h, plate)}
+def _enclosing_plates():
+    return [h for h in handler_stack() if isinstance(h, plate)]
 
 
 class plate(Messenger):
@@ -256,6 +260,13 @@ class plate(Messenger):
     multiplied by ``size / subsample_size``, giving an unbiased estimate of
     the full-data log density (NumPyro paper, section 2.2). Entering the plate
     returns the indices of the subsample.
+
+    A plate may be entered more than once in a model, by one plate object or
+    by several of the same name: they are one plate, so they must have the
+    same ``size`` and ``subsample_size`` (``trace`` raises a ValueError
+    otherwise), and under :class:`~core_ppl.handlers.seed` they subsample the
+    same indices within one run of the model. A plate cannot be nested in a
+    plate of its own name.
 
     Parameters
     ----------
@@ -284,10 +295,18 @@ class plate(Messenger):
         self.size = size
         self.subsample_size = subsample_size
         self.dim = dim
+        self._requested_dim = dim  # re-entered elsewhere, the plate re-allocates
         super().__init__()
 
     def __enter__(self):
-        in_use = _plate_dims_in_use()
+        enclosing = _enclosing_plates()
+        if any(p.name == self.name for p in enclosing):
+            raise ValueError(
+                f"plate '{self.name}' is entered inside a plate of the same "
+                "name; nested plates need distinct names"
+            )
+        in_use = {p.dim for p in enclosing}
+        self.dim = self._requested_dim
         if self.dim is None:
             self.dim = -1
             while self.dim in in_use:
@@ -298,9 +317,14 @@ class plate(Messenger):
                 "enclosing plate"
             )
         super().__enter__()
+        # A plate that does not subsample has its indices already, so it asks
+        # ``seed`` for no key (as in NumPyro): plates then leave the key stream
+        # of the other sites alone, even when ``block`` hides them.
+        is_full = self.subsample_size == self.size
         self.indices = _send(
             "plate", self.name, _subsample_indices,
             args=(self.size, self.subsample_size), kwargs={"rng_key": None},
+            value=jnp.arange(self.size) if is_full else None,
         )["value"]
         return self.indices
 
@@ -334,3 +358,105 @@ class plate(Messenger):
         if self.subsample_size < self.size:
             factor_ = self.size / self.subsample_size
             msg["scale"] = factor_ if msg["scale"] is None else msg["scale"] * factor_
+
+    def postprocess_message(self, msg):
+        if msg["type"] == "subsample":
+            event_dim = msg["kwargs"]["event_dim"]
+            msg["value"] = self._subsample_data(msg["value"], event_dim)
+
+    def _subsample_data(self, data, event_dim):
+        # The plate indexes batch dim ``self.dim`` of the data, counted left of
+        # its ``event_dim`` rightmost (event) dimensions.
+        dim = self.dim - event_dim
+        shape = jnp.shape(data)
+        if len(shape) < -dim or shape[dim] == 1:
+            return data  # broadcast along this plate
+        if shape[dim] != self.size:
+            raise ValueError(
+                f"subsample(..., event_dim={event_dim}) inside plate "
+                f"'{self.name}' (size {self.size}, dim {self.dim}): data of "
+                f"shape {shape} has size {shape[dim]} at dim {dim}, expected "
+                f"{self.size} or 1"
+            )
+        if self.subsample_size == self.size:
+            return data
+        return jnp.take(data, self.indices, axis=dim)
+
+
+def subsample(data, event_dim):
+    """Subsample ``data`` by the indices of the enclosing plates.
+
+    Inside ``with plate("data", N, subsample_size=k):``, ``subsample(x,
+    event_dim=0)`` is ``x[indices]`` along the plate's dimension, so a model
+    can take its full data set as argument. Dimensions of size 1 and plates
+    that do not subsample leave the data unchanged; outside any plate it is
+    returned as is.
+
+    Parameters
+    ----------
+    data : array
+        Batched data; the plate of dim ``d`` indexes its dimension
+        ``d - event_dim``.
+    event_dim : int
+        Number of rightmost dimensions of ``data`` that are one event.
+
+    Returns
+    -------
+    array
+        The subsampled data.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> import core_ppl as ppl
+    >>> from core_ppl import handlers
+    >>> x = jnp.arange(10.0)
+    >>> with handlers.seed(rng_seed=0), ppl.plate("data", 10, subsample_size=3):
+    ...     batch = ppl.subsample(x, event_dim=0)
+    >>> batch.shape
+    (3,)
+    """
+    if not isinstance(event_dim, Integral) or isinstance(event_dim, bool):
+        raise TypeError(f"subsample: event_dim must be an int, got {event_dim!r}")
+    if event_dim < 0:
+        raise ValueError(f"subsample: event_dim must be >= 0, got {event_dim}")
+    return _send(
+        "subsample", "_subsample", _identity, args=(data,),
+        kwargs={"event_dim": int(event_dim)}, value=data,
+    )["value"]
+
+
+@contextlib.contextmanager
+def plate_stack(prefix, sizes, rightmost_dim=-1):
+    """Enter one plate per size, at contiguous dimensions.
+
+    The plates are named ``f"{prefix}_{i}"`` and the plate of ``sizes[-1 -
+    i]`` has dim ``rightmost_dim - i``: the last size is the rightmost
+    dimension, as in a batch shape.
+
+    Parameters
+    ----------
+    prefix : str
+        Name prefix of the plates.
+    sizes : iterable of int
+        Plate sizes, leftmost first.
+    rightmost_dim : int, default=-1
+        The (negative) dim of the last plate.
+
+    Examples
+    --------
+    >>> import core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl import handlers
+    >>> with handlers.seed(rng_seed=0), ppl.plate_stack("grid", (2, 3)):
+    ...     x = ppl.sample("x", dist.Normal(0.0, 1.0))
+    >>> x.shape
+    (2, 3)
+    """
+    if not isinstance(rightmost_dim, Integral) or rightmost_dim >= 0:
+        raise ValueError(
+            f"plate_stack: rightmost_dim must be a negative int, got {rightmost_dim!r}"
+        )
+    with contextlib.ExitStack() as stack:
+        for i, size in enumerate(reversed(tuple(sizes))):
+            stack.enter_context(plate(f"{prefix}_{i}", size, dim=rightmost_dim - i))
+        yield

@@ -15,6 +15,18 @@ never see each other's handlers. Handlers must be created *inside* any
 function that is jitted or vmapped: a handler holding a tracer past the end of
 its transformation would leak it. Every ``Messenger`` removes itself from the
 stack even when the model raises, so no state survives an exception.
+
+Blocking hides a site from the *view* of the handlers outside the block, not
+from what the site needs to run. Handlers come in two kinds:
+
+- handlers that look at or change sites (``trace``, ``condition``,
+  ``substitute``, ``replay``, ``scale``, ``mask``, plates...): a message
+  stopped by ``block`` (``msg["stop"]``) never reaches those outside it;
+- handlers that only supply a resource the site needs to compute its value,
+  and change nothing a handler could observe (``seed`` and its random keys):
+  they set ``serves_hidden_sites = True`` and still process a stopped
+  message, so ``seed(block(model))`` runs. They are not post-processed for
+  it, as they must not record anything.
 """
 
 from __future__ import annotations
@@ -51,10 +63,12 @@ class Message(TypedDict, total=False):
     """The record a primitive sends through the handler stack.
 
     type : str
-        ``"sample"``, ``"param"``, ``"deterministic"``, ``"plate"`` or
-        ``"prng_key"``.
+        ``"sample"``, ``"param"``, ``"deterministic"``, ``"plate"``,
+        ``"prng_key"`` or ``"subsample"`` (data indexed by the enclosing
+        plates, whose ``kwargs`` hold ``event_dim``; not a site of the model).
     name : str
-        The site name, unique within one run of the model.
+        The site name, unique within one run of the model, except that a
+        plate may be entered again (same name, same sizes).
     fn : callable
         What produces the value: a distribution for ``sample`` sites (its
         ``sample`` method is called), a function for the others.
@@ -78,7 +92,8 @@ class Message(TypedDict, total=False):
     infer : dict
         Free-form hints to inference algorithms (e.g. ``{"enumerate": ...}``).
     stop : bool
-        Set by ``block`` so that handlers further up do not see the message.
+        Set by ``block``: handlers further out do not see the message, except
+        those with ``serves_hidden_sites`` (see the module docstring).
     """
 
     type: str
@@ -102,7 +117,12 @@ class Messenger:
     Use it as a context manager (``with trace() as tr: model()``) or wrap a
     callable (``trace(model)(*args)``). Subclasses override
     ``process_message`` and/or ``postprocess_message`` and nothing else.
+
+    ``serves_hidden_sites`` (default False) says whether the handler still
+    processes messages that an inner ``block`` hid (see the module docstring).
     """
+
+    serves_hidden_sites = False
 
     def __init__(self, fn: Callable | None = None):
         if fn is not None and not callable(fn):
@@ -152,19 +172,20 @@ def default_process_message(msg: Message) -> None:
 def apply_stack(msg: Message) -> Message:
     """Send ``msg`` through the handler stack and return it with its value.
 
-    Handlers see the message innermost first; a handler that sets
-    ``msg["stop"]`` hides it from the handlers outside it (``block``). The
-    value is then computed if still missing, and the handlers that saw the
-    message post-process it in reverse order.
+    Handlers see the message innermost first. A handler that sets
+    ``msg["stop"]`` hides it from the handlers outside it (``block``), except
+    from those that serve hidden sites (``seed``), which still process it.
+    The value is then computed if still missing, and the handlers that saw
+    the message unhidden post-process it, outermost first.
     """
-    stack = handler_stack()
-    seen = 0
-    for handler in reversed(stack):
-        seen += 1
+    seen = []
+    for handler in reversed(handler_stack()):
+        if not msg.get("stop"):
+            seen.append(handler)
+        elif not handler.serves_hidden_sites:
+            continue
         handler.process_message(msg)
-        if msg.get("stop"):
-            break
     default_process_message(msg)
-    for handler in stack[len(stack) - seen :]:
+    for handler in reversed(seen):
         handler.postprocess_message(msg)
     return msg

@@ -1,9 +1,11 @@
 """Process settings the user opts into: never applied by importing core_ppl.
 
-XLA reads its options from the ``XLA_FLAGS`` environment variable once, when
-JAX starts its first backend, so these helpers only edit that variable: call
-them at the top of a script, before JAX runs anything. Child processes (for
-example joblib workers of ``GridSearchCV(n_jobs=2)``) inherit the setting.
+:func:`enable_x64` changes JAX's default precision (a ``jax.config`` value),
+as NumPyro's function of that name does. The others are XLA options: XLA
+reads them from the ``XLA_FLAGS`` environment variable once, when JAX starts
+its first backend, so these helpers only edit that variable: call them at the
+top of a script, before JAX runs anything. Child processes (for example
+joblib workers of ``GridSearchCV(n_jobs=2)``) inherit the setting.
 """
 
 from __future__ import annotations
@@ -12,10 +14,74 @@ import os
 import warnings
 from numbers import Integral
 
-__all__ = ["set_small_loop_threshold"]
+__all__ = ["enable_x64", "set_host_device_count", "set_small_loop_threshold"]
 
 _EXTRA_OPTIONS_FLAG = "--xla_backend_extra_options="
 _SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
+_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count="
+
+
+def enable_x64(use_x64: bool = True) -> None:
+    """Make JAX create 64-bit arrays by default (32-bit with ``use_x64=False``).
+
+    This sets ``jax.config``'s ``jax_enable_x64`` for the whole process, as
+    NumPyro's ``enable_x64`` does. Call it at the start of a program: arrays
+    made before keep their dtype. For one block of code only, prefer JAX's
+    context manager ``jax.enable_x64(True)``.
+
+    Parameters
+    ----------
+    use_x64 : bool, default=True
+        True for 64-bit floats and ints by default. False for 32-bit, unless
+        the environment variable ``JAX_ENABLE_X64`` asks for 64 (as in
+        NumPyro, the user's environment wins over a library's False).
+
+    Examples
+    --------
+    >>> import core_ppl
+    >>> core_ppl.enable_x64()  # doctest: +SKIP
+    """
+    import jax
+
+    if not use_x64:
+        # Read as JAX reads its boolean environment variables.
+        truthy = ("y", "yes", "t", "true", "on", "1")
+        use_x64 = os.environ.get("JAX_ENABLE_X64", "").lower() in truthy
+    jax.config.update("jax_enable_x64", bool(use_x64))
+
+
+def set_host_device_count(n: int) -> None:
+    """Let XLA present the CPU as ``n`` devices, so that ``jax.pmap`` and
+    ``MCMC(..., chain_method="parallel")`` run ``n`` chains side by side.
+
+    By default XLA shows all CPU cores as one device. This sets the XLA flag
+    ``--xla_force_host_platform_device_count=n`` in ``os.environ["XLA_FLAGS"]``
+    (replacing an earlier value, keeping the other flags), as NumPyro's
+    ``set_host_device_count`` does. It takes effect only if called before JAX
+    starts its backend, at the top of a program (a warning says when it is
+    too late); it does not change how many devices a GPU or TPU has.
+
+    Parameters
+    ----------
+    n : int
+        Number of CPU devices, at least 1.
+
+    Examples
+    --------
+    >>> import core_ppl
+    >>> core_ppl.set_host_device_count(4)  # doctest: +SKIP
+    """
+    if not isinstance(n, Integral) or isinstance(n, bool):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    flags = [
+        flag
+        for flag in os.environ.get("XLA_FLAGS", "").split()
+        if not flag.startswith(_DEVICE_COUNT_FLAG)
+    ]
+    os.environ["XLA_FLAGS"] = " ".join([_DEVICE_COUNT_FLAG + str(int(n)), *flags])
+    _warn_if_started("set_host_device_count")
 
 
 def set_small_loop_threshold(num_bytes: int = 2**20) -> None:
@@ -71,13 +137,17 @@ def set_small_loop_threshold(num_bytes: int = 2**20) -> None:
     extra_options[_SMALL_LOOP_OPTION] = str(int(num_bytes))
     joined = ",".join(f"{key}={value}" for key, value in extra_options.items())
     os.environ["XLA_FLAGS"] = " ".join([*flags, _EXTRA_OPTIONS_FLAG + joined])
+    _warn_if_started("set_small_loop_threshold")
+
+
+def _warn_if_started(name: str) -> None:
     if _backends_started():
         warnings.warn(
             "JAX has already started its backends, which read XLA_FLAGS at "
-            "start-up: set_small_loop_threshold takes effect in new processes "
-            "only. Call it before JAX runs any computation.",
+            f"start-up: {name} takes effect in new processes only. Call it "
+            "before JAX runs any computation.",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
 

@@ -104,6 +104,40 @@ def test_block_hides_sites_from_outer_handlers():
     assert len(tr) == 0
 
 
+def test_seed_outside_block_still_gives_hidden_sites_their_keys():
+    def two_sites():
+        a = ppl.sample("a", dist.Normal(0.0, 1.0))
+        return a, ppl.sample("b", dist.Normal(0.0, 1.0)), ppl.prng_key()
+
+    a, b, key = handlers.seed(handlers.block(two_sites, hide=["a"]), 0)()
+    # Blocking changes what outer handlers see, not the keys: same draws as
+    # without the block.
+    assert (a, b) == handlers.seed(two_sites, 0)()[:2]
+    assert key is not None
+    a_all, b_all, _ = handlers.seed(handlers.block(two_sites), 0)()
+    assert (a_all, b_all) == (a, b)
+    # Still hidden from the handlers that look at or change sites.
+    with handlers.trace() as tr:
+        conditioned = handlers.condition(
+            handlers.block(two_sites, hide=["a"]), data={"a": 5.0, "b": 7.0})
+        a_seen, b_seen, _ = handlers.seed(conditioned, 0)()
+    assert list(tr) == ["b"] and a_seen == a and b_seen == 7.0
+
+
+def test_seed_keys_hidden_subsampled_plates_and_no_full_plates():
+    def with_plates(subsample_size):
+        with ppl.plate("rows", 10, subsample_size=subsample_size) as idx:
+            pass
+        return idx, ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    idx, _ = handlers.seed(handlers.block(with_plates), 0)(4)
+    assert idx.shape == (4,) and len(set(np.asarray(idx).tolist())) == 4
+    # A plate that does not subsample takes no key: z is drawn with the key
+    # it gets in a model without the plate.
+    _, z = handlers.seed(with_plates, 0)(None)
+    assert z == handlers.seed(lambda: ppl.sample("z", dist.Normal(0.0, 1.0)), 0)()
+
+
 def _hand_log_joint(loc, scale, data, obs_weight=1.0, obs_mask=None):
     obs_lp = stats.norm(loc, scale).logpdf(np.asarray(data))
     if obs_mask is not None:

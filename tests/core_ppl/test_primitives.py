@@ -113,3 +113,144 @@ def test_obs_mask_imputes_missing_values(x64):
     lp, _ = log_density(missing, (), {}, {"y_unobserved": jnp.array([0.0, 2.0, 0.0])})
     expected = stats.norm.logpdf([1.0, 3.0]).sum() + stats.norm.logpdf(2.0)
     np.testing.assert_allclose(lp, expected, rtol=1e-10)
+
+
+# --- a plate entered more than once --------------------------------------------
+
+
+def _two_data_plates(data):
+    loc = ppl.sample("loc", dist.Normal(0.0, 1.0))
+    with ppl.plate("data", 6, subsample_size=3) as first:
+        ppl.sample("x", dist.Normal(loc, 1.0), obs=data[first])
+    with ppl.plate("data", 6, subsample_size=3) as second:
+        ppl.sample("y", dist.Normal(loc, 2.0), obs=data[second])
+    return first, second, ppl.sample("z", dist.Normal(0.0, 1.0))
+
+
+def _one_data_plate(data):
+    loc = ppl.sample("loc", dist.Normal(0.0, 1.0))
+    with ppl.plate("data", 6, subsample_size=3) as first:
+        ppl.sample("x", dist.Normal(loc, 1.0), obs=data[first])
+    return first, ppl.sample("z", dist.Normal(0.0, 1.0))
+
+
+def test_a_plate_name_entered_twice_is_one_plate_with_one_subsample(x64):
+    data = jnp.arange(6.0)
+    tr = handlers.trace(handlers.seed(_two_data_plates, 3)).get_trace(data)
+    assert list(tr) == ["loc", "data", "x", "y", "z"]
+    first, second, z = handlers.seed(_two_data_plates, 3)(data)
+    np.testing.assert_array_equal(first, second)
+    # The second entry draws no key: the other sites see the same key stream
+    # as with one plate, so they take the same values.
+    first_alone, z_alone = handlers.seed(_one_data_plate, 3)(data)
+    np.testing.assert_array_equal(first, first_alone)
+    assert z == z_alone
+    # The log density scales both sites by 6 / 3 on the same rows.
+    idx = np.asarray(first)
+    lp, _ = log_density(_two_data_plates, (data,), {},
+                        {"loc": 0.5, "data": idx, "z": 0.0})
+    rows = np.asarray(data)[idx]
+    expected = (stats.norm.logpdf(0.5) + stats.norm.logpdf(0.0)
+                + 2 * np.sum(stats.norm(0.5, 1).logpdf(rows))
+                + 2 * np.sum(stats.norm(0.5, 2).logpdf(rows)))
+    np.testing.assert_allclose(lp, expected, rtol=1e-10)
+
+
+def test_one_plate_object_entered_twice_reallocates_its_dim():
+    data_plate = ppl.plate("data", 3)
+
+    def reentered():
+        with data_plate:
+            a = ppl.sample("a", dist.Normal(0.0, 1.0))
+        with ppl.plate("feature", 2), data_plate:
+            b = ppl.sample("b", dist.Normal(0.0, 1.0))
+        return a, b
+
+    tr = handlers.trace(handlers.seed(reentered, 0)).get_trace()
+    assert tr["a"]["value"].shape == (3,) and tr["b"]["value"].shape == (3, 2)
+    assert [(f.name, f.dim) for f in tr["b"]["cond_indep_stack"]] == [
+        ("data", -2), ("feature", -1)]
+
+
+def test_a_plate_name_with_another_size_raises():
+    def mismatched():
+        with ppl.plate("data", 3):
+            ppl.sample("a", dist.Normal(0.0, 1.0))
+        with ppl.plate("data", 4):
+            ppl.sample("b", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(ValueError, match="plate 'data' is entered with size=4"):
+        handlers.trace(handlers.seed(mismatched, 0)).get_trace()
+
+    def mismatched_subsample():
+        with ppl.plate("data", 4, subsample_size=2):
+            ppl.sample("a", dist.Normal(0.0, 1.0))
+        with ppl.plate("data", 4, subsample_size=3):
+            ppl.sample("b", dist.Normal(0.0, 1.0))
+
+    # seed checks it too, as it gives both the key of one plate.
+    with pytest.raises(ValueError, match="subsample_size=3 but was first entered"):
+        handlers.seed(mismatched_subsample, 0)()
+
+    def nested():
+        with ppl.plate("data", 3), ppl.plate("data", 3):
+            ppl.sample("a", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(ValueError, match="plate 'data' is entered inside a plate"):
+        handlers.seed(nested, 0)()
+
+    def sample_named_like_plate():
+        with ppl.plate("data", 3):
+            ppl.sample("data", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(ValueError, match="'data' is used twice"):
+        handlers.trace(handlers.seed(sample_named_like_plate, 0)).get_trace()
+
+
+# --- subsample and plate_stack -------------------------------------------------
+
+
+def test_subsample_takes_the_rows_of_the_enclosing_subsampled_plates():
+    x = jnp.arange(24.0).reshape(6, 4)
+
+    def model():
+        with ppl.plate("rows", 6, subsample_size=2, dim=-2) as rows:
+            with ppl.plate("cols", 4, subsample_size=3) as cols:
+                both = ppl.subsample(x, event_dim=0)
+            # The plate of dim -2 indexes dim -2 - event_dim of the data.
+            by_row = ppl.subsample(x, event_dim=0)
+            broadcast = ppl.subsample(x[:1], event_dim=0)
+            untouched = ppl.subsample(x, event_dim=1)  # x has no dim -3
+        return rows, cols, both, by_row, broadcast, untouched
+
+    rows, cols, both, by_row, broadcast, untouched = handlers.seed(model, 1)()
+    np.testing.assert_array_equal(both, np.asarray(x)[np.ix_(rows, cols)])
+    np.testing.assert_array_equal(by_row, np.asarray(x)[rows])
+    np.testing.assert_array_equal(broadcast, np.asarray(x)[:1])
+    assert untouched is x
+    assert ppl.subsample(x, event_dim=0) is x  # outside any plate
+    with ppl.plate("full", 6):
+        assert ppl.subsample(x, event_dim=1) is x
+
+    def wrong_size():
+        with ppl.plate("rows", 5, subsample_size=2):
+            ppl.subsample(x, event_dim=1)
+
+    with pytest.raises(ValueError, match="plate 'rows'.*shape \\(6, 4\\)"):
+        handlers.seed(wrong_size, 0)()
+    with pytest.raises(ValueError, match="event_dim must be >= 0"):
+        ppl.subsample(x, event_dim=-1)
+
+
+def test_plate_stack_enters_contiguous_plates_rightmost_last():
+    def model(rightmost_dim):
+        with ppl.plate_stack("grid", (2, 3), rightmost_dim=rightmost_dim):
+            return ppl.sample("x", dist.Normal(0.0, 1.0))
+
+    tr = handlers.trace(handlers.seed(model, 0)).get_trace(-1)
+    assert tr["x"]["value"].shape == (2, 3)
+    frames = {(f.name, f.dim, f.size) for f in tr["x"]["cond_indep_stack"]}
+    assert frames == {("grid_0", -1, 3), ("grid_1", -2, 2)}
+    assert handlers.seed(model, 0)(-2).shape == (2, 3, 1)
+    with pytest.raises(ValueError, match="rightmost_dim must be a negative int"):
+        handlers.seed(model, 0)(0)

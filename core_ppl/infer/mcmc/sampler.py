@@ -24,6 +24,7 @@ Chain methods: ``"vectorized"`` (one program, chains batched),
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -60,7 +61,10 @@ _COMMON_FIELDS = (
 )
 
 # Incremented each time JAX traces the run (i.e. compiles it); read by tests.
+# Under a lock: runs are traced in several threads at once (GridSearchCV under
+# joblib's threading backend), and ``+=`` on a dict entry is not atomic.
 _TRACE_COUNT = {"run": 0}
+_TRACE_COUNT_LOCK = threading.Lock()
 # Stan's number of attempts at a finite starting point.
 MAX_INIT_TRIES = 100
 
@@ -465,7 +469,8 @@ def _run_chains(
 ):
     """Init search, warmup and sampling for a batch of chains (traced once per
     config and shapes)."""
-    _TRACE_COUNT["run"] += 1
+    with _TRACE_COUNT_LOCK:
+        _TRACE_COUNT["run"] += 1
     total = config.num_warmup + config.num_samples
     # Per chain, in one split: two keys per iteration, one to continue from
     # and one for the init search.
