@@ -35,7 +35,23 @@ def _int_dtype():
     return jnp.result_type(int)
 
 
-class _ProbsOrLogits(Distribution):
+class _DiscreteDistribution(Distribution):
+    """Base of the distributions over integers: how their ``log_prob`` takes values.
+
+    Observed counts usually arrive as integer or bool arrays. ``xlogy`` and
+    ``xlog1py`` differentiate with respect to both arguments, and an integer
+    argument has a ``float0`` tangent that no arithmetic accepts, so
+    ``jax.grad`` of such a log mass with respect to the parameters fails.
+    Converting the value to a floating dtype once, here, keeps every log mass
+    (and the support check under ``validate_args``) on floats; integers up to
+    ``2**24`` (float32) or ``2**53`` (float64) convert exactly.
+    """
+
+    def _check_value(self, value):
+        return super()._check_value(as_float_array(value))
+
+
+class _ProbsOrLogits(_DiscreteDistribution):
     """Mixin for distributions given by exactly one of ``probs`` or ``logits``.
 
     ``_probs_constraint`` is the constraint of ``probs`` (``unit_interval`` or
@@ -245,7 +261,7 @@ class Categorical(_ProbsOrLogits):
         return jnp.sum(self.probs * k**2, axis=-1) - self.mean**2
 
 
-class Poisson(Distribution):
+class Poisson(_DiscreteDistribution):
     """Counts with mean and variance ``rate``."""
 
     arg_constraints = {"rate": constraints.positive}
@@ -272,7 +288,7 @@ class Poisson(Distribution):
         return jnp.broadcast_to(self.rate, self.batch_shape)
 
 
-class GammaPoisson(Distribution):
+class GammaPoisson(_DiscreteDistribution):
     """Poisson counts whose rate is ``Gamma(concentration, rate)`` distributed.
 
     This is the negative binomial distribution; :class:`NegativeBinomial2`
