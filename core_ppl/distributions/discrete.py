@@ -558,6 +558,16 @@ class _MultinomialSupport(constraints.Constraint):
         return f"multinomial(upper_bound={constraints._fmt(self.upper_bound)})"
 
 
+def _draw_category(n_left, key_and_prob):
+    """One step of the multinomial sampler: the count of the next category.
+
+    Module level (not a closure) so that eager calls reuse the compiled scan.
+    """
+    key, prob = key_and_prob
+    count = jax.random.binomial(key, n_left, prob)
+    return n_left - count, count
+
+
 class Multinomial(_ProbsOrLogits):
     """Counts of ``total_count`` independent draws over the categories of
     ``probs`` (last axis, size K); ``logits`` are unnormalised log probabilities.
@@ -643,14 +653,9 @@ class Multinomial(_ProbsOrLogits):
         tail = jnp.flip(jnp.cumsum(jnp.flip(probs, -1), -1), -1)
         conditional = jnp.clip(jnp.where(tail > 0, probs / tail, 0.0), 0.0, 1.0)
         conditional = conditional.at[..., -1].set(1.0)
-
-        def draw_category(n_left, key_and_prob):
-            key_k, prob_k = key_and_prob
-            count = jax.random.binomial(key_k, n_left, prob_k)
-            return n_left - count, count
-
         keys = jax.random.split(key, shape[-1])
-        _, counts = lax.scan(draw_category, n, (keys, jnp.moveaxis(conditional, -1, 0)))
+        xs = (keys, jnp.moveaxis(conditional, -1, 0))
+        _, counts = lax.scan(_draw_category, n, xs)
         return jnp.moveaxis(counts, 0, -1).astype(_int_dtype())
 
     def log_prob(self, value):
