@@ -280,7 +280,7 @@ class Weibull(Distribution):
     --------
     >>> import core_ppl.distributions as dist
     >>> d = dist.Weibull(scale=2.0, concentration=1.0)
-    >>> float(d.mean), float(d.variance)
+    >>> round(float(d.mean), 5), round(float(d.variance), 5)
     (2.0, 4.0)
     """
 
