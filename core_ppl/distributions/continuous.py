@@ -298,9 +298,10 @@ class Weibull(Distribution):
         super().__init__(batch_shape, validate_args=validate_args)
 
     def sample(self, key, sample_shape=()):
-        eps = jax.random.exponential(
-            key, self.shape(sample_shape), dtype=self.scale.dtype
-        )
+        dtype = self.scale.dtype
+        eps = jax.random.exponential(key, self.shape(sample_shape), dtype=dtype)
+        # A draw of exactly 0 would make d/dk eps^(1/k) = 0 * log(0) = NaN.
+        eps = jnp.maximum(eps, jnp.finfo(dtype).tiny)
         return self.scale * eps ** (1.0 / self.concentration)
 
     def log_prob(self, value):
