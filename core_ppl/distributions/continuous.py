@@ -28,6 +28,7 @@ from core_ppl.distributions.distribution import (
 __all__ = [
     "Beta",
     "Cauchy",
+    "Chi2",
     "Dirichlet",
     "Exponential",
     "Gamma",
@@ -37,11 +38,13 @@ __all__ = [
     "LKJCholesky",
     "Laplace",
     "LogNormal",
+    "Logistic",
     "MultivariateNormal",
     "Normal",
     "StudentT",
     "TruncatedNormal",
     "Uniform",
+    "Weibull",
 ]
 
 _LOG_2 = math.log(2.0)
@@ -257,6 +260,81 @@ class Exponential(Distribution):
         return jnp.broadcast_to(self.rate**-2, self.batch_shape)
 
 
+class Weibull(Distribution):
+    """The Weibull distribution: ``scale * E^(1 / concentration)``, ``E ~ Exp(1)``.
+
+    Density ``(k / s) (x / s)^(k-1) exp(-(x / s)^k)`` on ``x >= 0`` for scale
+    ``s`` and concentration (shape) ``k``; ``k = 1`` is the exponential
+    distribution with mean ``s``. Samples are reparameterised in both.
+
+    Parameters
+    ----------
+    scale : array_like
+        Scale ``s > 0``.
+    concentration : array_like
+        Shape ``k > 0``.
+    validate_args : bool, optional
+        Check the parameters (and ``log_prob`` values).
+
+    Examples
+    --------
+    >>> import core_ppl.distributions as dist
+    >>> d = dist.Weibull(scale=2.0, concentration=1.0)
+    >>> round(float(d.mean), 5), round(float(d.variance), 5)
+    (2.0, 4.0)
+    """
+
+    arg_constraints = {
+        "scale": constraints.positive,
+        "concentration": constraints.positive,
+    }
+    support = constraints.positive
+    has_rsample = True
+    reparametrized_params = ("scale", "concentration")
+
+    def __init__(self, scale, concentration, *, validate_args=None):
+        p, batch_shape = _params("Weibull", scale=scale, concentration=concentration)
+        self.scale, self.concentration = p["scale"], p["concentration"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        dtype = self.scale.dtype
+        eps = jax.random.exponential(key, self.shape(sample_shape), dtype=dtype)
+        # A draw of exactly 0 would make d/dk eps^(1/k) = 0 * log(0) = NaN.
+        eps = jnp.maximum(eps, jnp.finfo(dtype).tiny)
+        return self.scale * eps ** (1.0 / self.concentration)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        k, s = self.concentration, self.scale
+        z = jnp.maximum(value, 0.0) / s
+        # xlogy: (k - 1) log z is 0 at z = 0 when k = 1 (the exponential case).
+        log_prob = jnp.log(k / s) + xlogy(k - 1.0, z) - z**k
+        return _where_support(value >= 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        z = jnp.maximum(value, 0.0) / self.scale
+        return -jnp.expm1(-(z**self.concentration))
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.scale * (-jnp.log1p(-q)) ** (1.0 / self.concentration)
+
+    @property
+    def mean(self):
+        log_gamma1 = gammaln(1.0 + 1.0 / self.concentration)
+        return jnp.broadcast_to(self.scale * jnp.exp(log_gamma1), self.batch_shape)
+
+    @property
+    def variance(self):
+        k = self.concentration
+        gamma1 = jnp.exp(gammaln(1.0 + 1.0 / k))
+        gamma2 = jnp.exp(gammaln(1.0 + 2.0 / k))
+        var = self.scale**2 * (gamma2 - gamma1**2)
+        return jnp.broadcast_to(var, self.batch_shape)
+
+
 class StudentT(Distribution):
     """Student's t with ``df`` degrees of freedom, location ``loc``, ``scale``.
 
@@ -342,6 +420,68 @@ class Laplace(Distribution):
         return jnp.broadcast_to(2.0 * self.scale**2, self.batch_shape)
 
 
+class Logistic(Distribution):
+    """The logistic distribution: ``loc + scale * log(u / (1 - u))``, ``u ~ U(0, 1)``.
+
+    Density ``exp(-z) / (scale (1 + exp(-z))^2)`` with ``z = (x - loc) /
+    scale``; its cdf is the sigmoid of ``z``.
+
+    Parameters
+    ----------
+    loc : array_like, default=0.0
+        Location (mean and median).
+    scale : array_like, default=1.0
+        Scale, > 0 (standard deviation ``scale * pi / sqrt(3)``).
+    validate_args : bool, optional
+        Check the parameters (and ``log_prob`` values).
+
+    Examples
+    --------
+    >>> import math
+    >>> import core_ppl.distributions as dist
+    >>> d = dist.Logistic(1.0, 2.0)
+    >>> math.isclose(float(d.log_prob(1.0)), -math.log(8.0), rel_tol=1e-6)
+    True
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+    reparametrized_params = ("loc", "scale")
+
+    def __init__(self, loc=0.0, scale=1.0, *, validate_args=None):
+        p, batch_shape = _params("Logistic", loc=loc, scale=scale)
+        self.loc, self.scale = p["loc"], p["scale"]
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.logistic(key, self.shape(sample_shape), dtype=self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        # The density is symmetric in z; -|z| - 2 log1p(exp(-|z|)) never
+        # overflows, for any z.
+        abs_z = jnp.abs((value - self.loc) / self.scale)
+        return -abs_z - 2.0 * jnp.log1p(jnp.exp(-abs_z)) - jnp.log(self.scale)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return jax.nn.sigmoid((value - self.loc) / self.scale)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.loc + self.scale * (jnp.log(q) - jnp.log1p(-q))
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(self.loc, self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(self.scale**2 * math.pi**2 / 3.0, self.batch_shape)
+
+
 class LogNormal(Distribution):
     """``exp(X)`` for ``X ~ N(loc, scale^2)``."""
 
@@ -418,6 +558,36 @@ class Gamma(Distribution):
     @property
     def variance(self):
         return jnp.broadcast_to(self.concentration / self.rate**2, self.batch_shape)
+
+
+class Chi2(Gamma):
+    """The chi-squared distribution with ``df`` degrees of freedom.
+
+    The sum of ``df`` squared standard normals (for integer ``df``), i.e.
+    ``Gamma(df / 2, rate=1 / 2)``; ``df`` may be any positive real.
+
+    Parameters
+    ----------
+    df : array_like
+        Degrees of freedom, > 0.
+    validate_args : bool, optional
+        Check the parameter (and ``log_prob`` values).
+
+    Examples
+    --------
+    >>> import core_ppl.distributions as dist
+    >>> d = dist.Chi2(3.0)
+    >>> float(d.mean), float(d.variance)
+    (3.0, 6.0)
+    """
+
+    arg_constraints = {"df": constraints.positive}
+    reparametrized_params = ("df",)
+
+    def __init__(self, df, *, validate_args=None):
+        # df is set first: Gamma's constructor validates arg_constraints.
+        self.df = as_float_array(df)
+        super().__init__(0.5 * self.df, 0.5, validate_args=validate_args)
 
 
 class InverseGamma(Distribution):
