@@ -44,6 +44,7 @@ from core_ppl.distributions.distribution import (
     MaskedDistribution,
     Unit,
 )
+from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
 from core_ppl.distributions.transforms import biject_to
 
 __all__ = [
@@ -71,6 +72,9 @@ __all__ = [
     "LogNormal",
     "LowRankMultivariateNormal",
     "MaskedDistribution",
+    "Mixture",
+    "MixtureGeneral",
+    "MixtureSameFamily",
     "MultivariateNormal",
     "NegativeBinomial2",
     "Normal",
