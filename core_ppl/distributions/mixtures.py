@@ -46,10 +46,11 @@ def _check_mixing(name, mixing_distribution):
 class _MixtureBase(Distribution):
     """What both mixtures share once the components are stacked.
 
-    Subclasses provide ``_stacked_log_probs(value)``, ``_stacked_samples(key,
-    sample_shape)``, ``_stacked_means()`` and ``_stacked_variances()``: each
-    result carries a mixture axis of size ``K`` just left of the event dims,
-    i.e. at ``-(event_dim + 1)``.
+    Subclasses provide ``_stacked_log_probs(value)``, ``_stacked_cdfs(value)``,
+    ``_stacked_samples(key, sample_shape)``, ``_stacked_means()`` and
+    ``_stacked_variances()``: each result carries a mixture axis of size ``K``
+    just left of the event dims, i.e. at ``-(event_dim + 1)`` (last for the
+    log densities and CDFs).
 
     ``has_rsample`` stays False: a draw is a discrete choice of component,
     so it is not differentiable with respect to the weights.
@@ -88,6 +89,17 @@ class _MixtureBase(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         return logsumexp(self.component_log_probs(value), axis=-1)
+
+    def cdf(self, value):
+        """``P(X <= value) = sum_k w_k F_k(value)``, for univariate components
+        that define ``cdf``."""
+        if self.event_dim:
+            raise NotImplementedError(
+                f"{type(self).__name__}.cdf needs univariate components, got "
+                f"event shape {self.event_shape}"
+            )
+        weights = jnp.exp(self._log_weights())
+        return jnp.sum(weights * self._stacked_cdfs(value), axis=-1)
 
     def sample_with_intermediates(self, key, sample_shape=()):
         """Draw ``(samples, [indices])``: the values and the chosen components."""
@@ -214,6 +226,9 @@ class MixtureSameFamily(_MixtureBase):
         # broadcast the value against their batch of K.
         value = jnp.expand_dims(value, self.mixture_dim)
         return self.component_distribution.log_prob(value)
+
+    def _stacked_cdfs(self, value):
+        return self.component_distribution.cdf(jnp.expand_dims(value, -1))
 
     def _stacked_samples(self, key, sample_shape):
         comp = self.component_distribution
@@ -355,10 +370,19 @@ class MixtureGeneral(_MixtureBase):
             [jnp.broadcast_to(v, shape) for v in values], axis=self.mixture_dim
         )
 
+    @staticmethod
+    def _stack_batched(values):
+        # Per-component results over sample + batch dims, stacked last.
+        shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in values))
+        return jnp.stack([jnp.broadcast_to(v, shape) for v in values], axis=-1)
+
     def _stacked_log_probs(self, value):
-        log_probs = [c.log_prob(value) for c in self.component_distributions]
-        shape = jnp.broadcast_shapes(*(jnp.shape(lp) for lp in log_probs))
-        return jnp.stack([jnp.broadcast_to(lp, shape) for lp in log_probs], axis=-1)
+        return self._stack_batched(
+            [c.log_prob(value) for c in self.component_distributions]
+        )
+
+    def _stacked_cdfs(self, value):
+        return self._stack_batched([c.cdf(value) for c in self.component_distributions])
 
     def _stacked_samples(self, key, sample_shape):
         keys = jax.random.split(key, self.mixture_size)

@@ -98,6 +98,22 @@ def test_general_mixture_log_prob():
     np.testing.assert_allclose(d.log_prob(x), expected, rtol=1e-12)
 
 
+def test_cdf_of_univariate_mixtures():
+    x = np.linspace(-4.0, 5.0, 7)[:, None]
+    expected = np.sum(WEIGHTS * st.norm.cdf(x[..., None], LOCS, SCALES), axis=-1)
+    np.testing.assert_allclose(_normal_mixture().cdf(x), expected, rtol=1e-12)
+    # A list of components works the same (families that define cdf).
+    general = dist.Mixture(
+        dist.Categorical(probs=np.array([0.3, 0.7])),
+        [dist.Normal(0.0, 1.0), dist.Normal(2.0, 1.5)],
+    )
+    x = np.array([-1.0, 0.5, 3.0])
+    expected = 0.3 * st.norm.cdf(x) + 0.7 * st.norm.cdf(x, 2.0, 1.5)
+    np.testing.assert_allclose(general.cdf(x), expected, rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="univariate"):
+        _mvn_mixture().cdf(jnp.zeros(2))
+
+
 # --- sampling moments ------------------------------------------------------------
 
 
