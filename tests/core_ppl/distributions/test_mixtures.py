@@ -139,12 +139,15 @@ def _hand_moments(weights, means, variances):
     return mean, var
 
 
+@jax.jit
+def _draw(d, key):
+    return d.sample_with_intermediates(key, (NUM_DRAWS,))
+
+
 @MIXTURES
 def test_sample_moments(make):
     d = make()
-    draws, (indices,) = d.sample_with_intermediates(
-        jax.random.PRNGKey(0), (NUM_DRAWS,)
-    )
+    draws, (indices,) = _draw(d, jax.random.PRNGKey(0))
     assert draws.shape == d.shape((NUM_DRAWS,))
     assert indices.shape == (NUM_DRAWS,) + d.batch_shape
     _check_moments(np.asarray(draws), d.mean, d.variance)

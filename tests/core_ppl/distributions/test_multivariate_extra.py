@@ -96,17 +96,29 @@ def test_low_rank_log_prob_against_scipy_dense():
     assert d.batch_shape == (3,) and d.event_shape == (5,)
     cov = np.asarray(d.covariance_matrix[0])
     x = np.random.default_rng(1).normal(size=(4, 1, 5))  # broadcasts over batch
-    log_prob = d.log_prob(x)
+
+    @jax.jit
+    def views(d, x):
+        mvn = dist.MultivariateNormal(d.loc, covariance_matrix=d.covariance_matrix)
+        return (
+            d.log_prob(x),
+            mvn.log_prob(x),
+            d.precision_matrix,
+            d.scale_tril,
+            d.variance,
+            mvn.variance,
+        )
+
+    log_prob, mvn_log_prob, precision, scale_tril, var, mvn_var = views(d, x)
     assert log_prob.shape == (4, 3)
     mvns = [st.multivariate_normal(np.asarray(d.loc[j]), cov) for j in range(3)]
     expected = [[mvn.logpdf(row[0]) for mvn in mvns] for row in x]
     np.testing.assert_allclose(log_prob, expected, rtol=1e-10)
     # The dense views agree with each other and with MultivariateNormal.
-    np.testing.assert_allclose(d.precision_matrix[0], np.linalg.inv(cov), atol=1e-12)
-    np.testing.assert_allclose(d.scale_tril[0] @ d.scale_tril[0].T, cov, atol=1e-12)
-    mvn = dist.MultivariateNormal(d.loc, covariance_matrix=d.covariance_matrix)
-    np.testing.assert_allclose(d.log_prob(x), mvn.log_prob(x), rtol=1e-10)
-    np.testing.assert_allclose(d.variance, mvn.variance, rtol=1e-12)
+    np.testing.assert_allclose(precision[0], np.linalg.inv(cov), atol=1e-12)
+    np.testing.assert_allclose(scale_tril[0] @ scale_tril[0].T, cov, atol=1e-12)
+    np.testing.assert_allclose(log_prob, mvn_log_prob, rtol=1e-10)
+    np.testing.assert_allclose(var, mvn_var, rtol=1e-12)
 
 
 def test_low_rank_log_prob_never_forms_the_dense_covariance():
@@ -159,11 +171,16 @@ def _corr2(r):
     return np.stack([np.stack([ones, r], -1), np.stack([r, ones], -1)], -2)
 
 
+@jax.jit  # eta is traced: the cases below share one compiled program
+def _lkj2_log_prob(eta, corr):
+    return dist.LKJ(2, eta).log_prob(corr)
+
+
 @pytest.mark.parametrize("eta", [0.5, 1.0, 3.0])
 def test_lkj_dimension_two_is_a_scaled_beta(eta):
     # For d = 2 the correlation r is 2 B - 1 with B ~ Beta(eta, eta).
     r = np.array([-0.95, -0.3, 0.0, 0.4, 0.9])
-    log_prob = dist.LKJ(2, eta).log_prob(_corr2(r))
+    log_prob = _lkj2_log_prob(eta, _corr2(r))
     expected = st.beta(eta, eta).logpdf((r + 1) / 2) - math.log(2.0)
     np.testing.assert_allclose(log_prob, expected, rtol=1e-10)
 
@@ -352,7 +369,8 @@ def test_gradients():
         return dist.MultivariateNormal(loc, covariance_matrix=cov).log_prob(x)
 
     params = (d.loc, d.cov_factor, d.cov_diag)
-    grads = jax.grad(low_rank, argnums=(0, 1, 2))(*params)
-    expected = jax.grad(dense, argnums=(0, 1, 2))(*params)
+    grads, expected = jax.jit(
+        lambda p: [jax.grad(f, argnums=(0, 1, 2))(*p) for f in (low_rank, dense)]
+    )(params)
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
