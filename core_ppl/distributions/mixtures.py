@@ -163,6 +163,13 @@ class MixtureSameFamily(_MixtureBase):
     mixture_size : int
         ``K``.
 
+    Notes
+    -----
+    Like the other wrappers, a mixture keeps its batch shape across ``vmap``
+    only when every leaf carries the mapped axis: give the weights and the
+    components the full batch shape, or build the mixture inside the mapped
+    function.
+
     Examples
     --------
     >>> import jax.numpy as jnp

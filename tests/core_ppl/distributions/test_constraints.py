@@ -116,7 +116,11 @@ NEW_MEMBERSHIP = [
 ]
 
 
-@pytest.mark.parametrize("constraint, inside, outside", NEW_MEMBERSHIP, ids=repr)
+@pytest.mark.parametrize(
+    "constraint, inside, outside",
+    NEW_MEMBERSHIP,
+    ids=[repr(case[0]) for case in NEW_MEMBERSHIP],
+)
 def test_new_constraints_membership_and_feasible_point(constraint, inside, outside):
     test_membership(constraint, inside, outside)
     test_feasible_like(constraint, inside, outside)
