@@ -23,6 +23,7 @@ __all__ = [
     "Constraint",
     "boolean",
     "corr_cholesky",
+    "corr_matrix",
     "greater_than",
     "greater_than_eq",
     "independent",
@@ -32,6 +33,7 @@ __all__ = [
     "lower_cholesky",
     "nonnegative",
     "nonnegative_integer",
+    "ordered_vector",
     "positive",
     "positive_definite",
     "positive_integer",
@@ -39,6 +41,7 @@ __all__ = [
     "real_matrix",
     "real_vector",
     "simplex",
+    "softplus_positive",
     "unit_interval",
 ]
 
@@ -124,6 +127,13 @@ class _Positive(_GreaterThan):
         return "positive"
 
 
+class _SoftplusPositive(_Positive):
+    # The same set as ``positive``; only its bijection differs (softplus, whose
+    # log-Jacobian is bounded where exp's grows linearly).
+    def __repr__(self):
+        return "softplus_positive"
+
+
 class _GreaterThanEq(_GreaterThan):
     def __call__(self, x):
         return (x >= self.lower_bound) & jnp.isfinite(x)
@@ -205,6 +215,22 @@ class _Simplex(Constraint):
         return "simplex"
 
 
+class _OrderedVector(Constraint):
+    event_dim = 1
+
+    def __call__(self, x):
+        x = jnp.asarray(x)
+        increasing = jnp.all(x[..., 1:] > x[..., :-1], axis=-1)
+        return increasing & jnp.all(jnp.isfinite(x), axis=-1)
+
+    def feasible_like(self, prototype):
+        zeros = _float_zeros(prototype)
+        return zeros + jnp.arange(jnp.shape(prototype)[-1], dtype=zeros.dtype)
+
+    def __repr__(self):
+        return "ordered_vector"
+
+
 def _eye_like(prototype):
     shape = jnp.shape(prototype)
     eye = jnp.eye(shape[-1], dtype=_float_zeros(prototype).dtype)
@@ -244,6 +270,26 @@ class _CorrCholesky(_LowerCholesky):
 
     def __repr__(self):
         return "corr_cholesky"
+
+
+class _CorrMatrix(Constraint):
+    event_dim = 2
+
+    def __call__(self, x):
+        x = jnp.asarray(x)
+        tol = _symmetric_tol(x)
+        asym = jnp.max(jnp.abs(x - jnp.swapaxes(x, -2, -1)), axis=(-2, -1))
+        diag = jnp.diagonal(x, axis1=-2, axis2=-1)
+        unit_diag = jnp.all(jnp.abs(diag - 1.0) <= tol, axis=-1)
+        # eigvalsh reads one triangle only, hence the explicit symmetry test.
+        positive = jnp.all(jnp.linalg.eigvalsh(x) > 0, axis=-1)
+        return (asym <= tol) & unit_diag & positive
+
+    def feasible_like(self, prototype):
+        return _eye_like(prototype)
+
+    def __repr__(self):
+        return "corr_matrix"
 
 
 class _PositiveDefinite(Constraint):
@@ -367,11 +413,14 @@ real = _Real()
 real_vector = _Independent(real, 1)
 real_matrix = _Independent(real, 2)
 positive = _Positive()
+softplus_positive = _SoftplusPositive()
 nonnegative = _Nonnegative()
 unit_interval = _UnitInterval()
 simplex = _Simplex()
+ordered_vector = _OrderedVector()
 lower_cholesky = _LowerCholesky()
 corr_cholesky = _CorrCholesky()
+corr_matrix = _CorrMatrix()
 positive_definite = _PositiveDefinite()
 boolean = _Boolean()
 nonnegative_integer = _IntegerGreaterThanEq(0)

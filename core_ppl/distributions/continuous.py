@@ -32,13 +32,16 @@ __all__ = [
     "Dirichlet",
     "Exponential",
     "Gamma",
+    "GaussianRandomWalk",
     "HalfCauchy",
     "HalfNormal",
     "InverseGamma",
+    "LKJ",
     "LKJCholesky",
     "Laplace",
     "LogNormal",
     "Logistic",
+    "LowRankMultivariateNormal",
     "MultivariateNormal",
     "Normal",
     "StudentT",
@@ -1125,3 +1128,305 @@ class TruncatedNormal(Distribution):
         ra, rb, ara, brb = self._pdf_ratios()
         var = self.scale**2 * (1.0 + ara - brb - (ra - rb) ** 2)
         return jnp.broadcast_to(var, self.batch_shape)
+
+
+# --- multivariate: random walk, low-rank normal, LKJ ----------------------------
+
+
+class GaussianRandomWalk(Distribution):
+    """A random walk of ``num_steps`` Gaussian steps started from zero.
+
+    ``x_0 ~ N(0, scale^2)`` and ``x_t - x_{t-1} ~ N(0, scale^2)``, so a draw
+    is the cumulative sum of ``num_steps`` independent normal steps; the
+    event shape is ``(num_steps,)``.
+
+    Parameters
+    ----------
+    scale : array_like, default=1.0
+        Standard deviation of each step, > 0; its shape is the batch shape.
+    num_steps : int, default=1
+        Length of the walk, >= 1.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from core_ppl.distributions import GaussianRandomWalk
+    >>> walk = GaussianRandomWalk(scale=0.5, num_steps=4)
+    >>> walk.sample(jax.random.PRNGKey(0), (3,)).shape
+    (3, 4)
+    >>> walk.variance.tolist()  # t * scale^2
+    [0.25, 0.5, 0.75, 1.0]
+    """
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.real_vector
+    has_rsample = True
+    reparametrized_params = ("scale",)
+
+    def __init__(self, scale=1.0, num_steps=1, *, validate_args=None):
+        if int(num_steps) != num_steps or num_steps < 1:
+            raise ValueError(
+                f"GaussianRandomWalk: num_steps must be an integer >= 1, got "
+                f"{num_steps!r}"
+            )
+        self.num_steps = int(num_steps)
+        self.scale = as_float_array(scale)
+        super().__init__(
+            self.scale.shape, (self.num_steps,), validate_args=validate_args
+        )
+
+    def sample(self, key, sample_shape=()):
+        shape = self.shape(sample_shape)
+        steps = jax.random.normal(key, shape, dtype=self.scale.dtype)
+        return jnp.cumsum(steps, axis=-1) * self.scale[..., None]
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        # The steps (with x_{-1} = 0) are iid N(0, scale^2): the map from steps
+        # to the walk is unit lower triangular, so no Jacobian term.
+        steps = jnp.diff(value, axis=-1, prepend=jnp.zeros_like(value[..., :1]))
+        z = steps / self.scale[..., None]
+        log_norm = self.num_steps * (jnp.log(self.scale) + _HALF_LOG_2PI)
+        return -0.5 * jnp.sum(z**2, axis=-1) - log_norm
+
+    @property
+    def mean(self):
+        return jnp.zeros(self.shape(), dtype=self.scale.dtype)
+
+    @property
+    def variance(self):
+        t = jnp.arange(1, self.num_steps + 1, dtype=self.scale.dtype)
+        return t * self.scale[..., None] ** 2
+
+
+def _low_rank_capacitance_tril(cov_factor, cov_diag):
+    """Cholesky factor of ``I_r + W^T D^{-1} W``, the Woodbury capacitance."""
+    scaled = cov_factor / jnp.sqrt(cov_diag[..., None])
+    rank = cov_factor.shape[-1]
+    capacitance = jnp.swapaxes(scaled, -2, -1) @ scaled + jnp.eye(
+        rank, dtype=cov_factor.dtype
+    )
+    return jnp.linalg.cholesky(capacitance)
+
+
+class LowRankMultivariateNormal(Distribution):
+    """``N(loc, W W^T + diag(D))`` with a low-rank-plus-diagonal covariance.
+
+    ``W = cov_factor`` has shape ``(..., n, r)`` with usually ``r << n``.
+    ``log_prob`` never forms the ``n x n`` covariance: the Woodbury identity
+    gives the Mahalanobis term and the matrix determinant lemma
+    ``det(W W^T + D) = det(I_r + W^T D^{-1} W) det(D)`` the log-determinant,
+    for ``O(n r^2)`` work per evaluation.
+
+    Parameters
+    ----------
+    loc : array_like
+        Mean, shape ``batch_shape + (n,)``.
+    cov_factor : array_like
+        ``W``, shape ``batch_shape + (n, r)``.
+    cov_diag : array_like
+        ``D``, positive, shape ``batch_shape + (n,)``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from core_ppl.distributions import LowRankMultivariateNormal
+    >>> d = LowRankMultivariateNormal(jnp.zeros(3), jnp.ones((3, 1)), jnp.ones(3))
+    >>> d.event_shape, d.covariance_matrix.tolist()
+    ((3,), [[2.0, 1.0, 1.0], [1.0, 2.0, 1.0], [1.0, 1.0, 2.0]])
+    """
+
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "cov_factor": constraints.independent(constraints.real, 2),
+        "cov_diag": constraints.independent(constraints.positive, 1),
+    }
+    support = constraints.real_vector
+    has_rsample = True
+    reparametrized_params = ("loc", "cov_factor", "cov_diag")
+
+    def __init__(self, loc, cov_factor, cov_diag, *, validate_args=None):
+        loc, cov_factor, cov_diag = (
+            as_float_array(v) for v in (loc, cov_factor, cov_diag)
+        )
+        n = self._check_shapes(loc, cov_factor, cov_diag)
+        batch_shape = broadcast_param_shapes(
+            "LowRankMultivariateNormal",
+            loc=loc.shape[:-1],
+            cov_factor=cov_factor.shape[:-2],
+            cov_diag=cov_diag.shape[:-1],
+        )
+        self.loc = jnp.broadcast_to(loc, batch_shape + (n,))
+        factor_shape = batch_shape + cov_factor.shape[-2:]
+        self.cov_factor = jnp.broadcast_to(cov_factor, factor_shape)
+        self.cov_diag = jnp.broadcast_to(cov_diag, batch_shape + (n,))
+        super().__init__(batch_shape, (n,), validate_args=validate_args)
+
+    @staticmethod
+    def _check_shapes(loc, cov_factor, cov_diag):
+        name = "LowRankMultivariateNormal"
+        for arg, value, ndim in (
+            ("loc", loc, 1),
+            ("cov_factor", cov_factor, 2),
+            ("cov_diag", cov_diag, 1),
+        ):
+            if value.ndim < ndim:
+                raise ValueError(
+                    f"{name}: {arg} needs at least {ndim} dimension(s), got shape "
+                    f"{value.shape}"
+                )
+        n = loc.shape[-1]
+        if cov_factor.shape[-2] != n or cov_diag.shape[-1] != n:
+            raise ValueError(
+                f"{name}: event sizes disagree: loc with shape {loc.shape}, "
+                f"cov_factor with shape {cov_factor.shape} (expected (..., {n}, r)), "
+                f"cov_diag with shape {cov_diag.shape} (expected (..., {n}))"
+            )
+        return n
+
+    def sample(self, key, sample_shape=()):
+        key_w, key_d = jax.random.split(key)
+        shape = self.shape(sample_shape)
+        rank = self.cov_factor.shape[-1]
+        dtype = self.loc.dtype
+        eps_w = jax.random.normal(key_w, shape[:-1] + (rank,), dtype=dtype)
+        eps_d = jax.random.normal(key_d, shape, dtype=dtype)
+        low_rank = jnp.matmul(self.cov_factor, eps_w[..., None])[..., 0]
+        return self.loc + low_rank + jnp.sqrt(self.cov_diag) * eps_d
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        diff = value - self.loc
+        tril = _low_rank_capacitance_tril(self.cov_factor, self.cov_diag)
+        # Woodbury: x^T S^{-1} x = x^T D^{-1} x - |K^{-1} W^T D^{-1} x|^2
+        # with K K^T the capacitance.
+        w_dinv_x = jnp.matmul(
+            jnp.swapaxes(self.cov_factor, -2, -1), (diff / self.cov_diag)[..., None]
+        )
+        tril = jnp.broadcast_to(tril, w_dinv_x.shape[:-2] + tril.shape[-2:])
+        z = solve_triangular(tril, w_dinv_x, lower=True)[..., 0]
+        mahalanobis = jnp.sum(diff**2 / self.cov_diag, -1) - jnp.sum(z**2, -1)
+        log_det = jnp.sum(jnp.log(self.cov_diag), -1) + 2.0 * jnp.sum(
+            jnp.log(jnp.diagonal(tril, axis1=-2, axis2=-1)), -1
+        )
+        n = self.event_shape[0]
+        return -0.5 * (mahalanobis + log_det) - n * _HALF_LOG_2PI
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return jnp.sum(self.cov_factor**2, axis=-1) + self.cov_diag
+
+    @property
+    def covariance_matrix(self):
+        """``W W^T + diag(D)``, shape ``batch_shape + (n, n)``."""
+        w = self.cov_factor
+        return w @ jnp.swapaxes(w, -2, -1) + _diag_matrix(self.cov_diag)
+
+    @property
+    def precision_matrix(self):
+        """``D^{-1} - D^{-1} W C^{-1} W^T D^{-1}`` (Woodbury), ``C`` the
+        capacitance."""
+        tril = _low_rank_capacitance_tril(self.cov_factor, self.cov_diag)
+        # A = K^{-1} W^T D^{-1}, so D^{-1} W C^{-1} W^T D^{-1} = A^T A.
+        a = solve_triangular(
+            tril,
+            jnp.swapaxes(self.cov_factor / self.cov_diag[..., None], -2, -1),
+            lower=True,
+        )
+        return _diag_matrix(1.0 / self.cov_diag) - jnp.swapaxes(a, -2, -1) @ a
+
+    @property
+    def scale_tril(self):
+        """Lower Cholesky factor of the covariance (forms the dense matrix)."""
+        return jnp.linalg.cholesky(self.covariance_matrix)
+
+
+def _diag_matrix(diag):
+    return diag[..., :, None] * jnp.eye(diag.shape[-1], dtype=diag.dtype)
+
+
+class LKJ(Distribution):
+    """LKJ distribution over correlation matrices ``C``.
+
+    The density is ``det(C)^(concentration - 1) / c_d`` with respect to the
+    strictly lower triangle of ``C`` (Lewandowski, Kurowicka & Joe 2009);
+    ``c_d`` is :class:`LKJCholesky`'s normaliser. It is the image of
+    :class:`LKJCholesky` under ``L -> L L^T``, whose Jacobian
+    ``prod_j L_jj^(d - j)`` (see ``CorrMatrixCholeskyTransform``) turns the
+    powers ``d - i + 2 eta - 2`` of ``L_ii`` into ``2 eta - 2``. Each
+    off-diagonal entry is marginally ``2 B - 1`` with ``B ~ Beta(eta - 1 +
+    d/2, eta - 1 + d/2)`` (section 3.2 of the paper), which gives its
+    variance ``1 / (2 eta + d - 1)``.
+
+    Parameters
+    ----------
+    dimension : int
+        Size ``d >= 2`` of the matrices.
+    concentration : array_like, default=1.0
+        ``eta > 0``; its shape is the batch shape. 1 is uniform over
+        correlation matrices, larger values favour the identity.
+    sample_method : {"onion"}, default="onion"
+        Sampling algorithm, that of :class:`LKJCholesky`.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from core_ppl.distributions import LKJ
+    >>> d = LKJ(3, concentration=2.0)
+    >>> d.sample(jax.random.PRNGKey(0), (5,)).shape
+    (5, 3, 3)
+    >>> round(float(d.variance[0, 1]), 4)  # 1 / (2 * 2 + 3 - 1)
+    0.1667
+    """
+
+    arg_constraints = {"concentration": constraints.positive}
+    support = constraints.corr_matrix
+    has_rsample = True
+    reparametrized_params = ("concentration",)
+
+    def __init__(
+        self, dimension, concentration=1.0, sample_method="onion", *, validate_args=None
+    ):
+        if int(dimension) != dimension or dimension < 2:
+            raise ValueError(f"LKJ: dimension must be an integer >= 2, got {dimension}")
+        if sample_method != "onion":
+            raise ValueError(
+                f"LKJ: sample_method must be 'onion', got {sample_method!r}"
+            )
+        self.dimension = d = int(dimension)
+        self.sample_method = sample_method
+        self.concentration = as_float_array(concentration)
+        super().__init__(self.concentration.shape, (d, d), validate_args=validate_args)
+
+    def _cholesky_dist(self):
+        return LKJCholesky(self.dimension, self.concentration, self.sample_method)
+
+    def sample(self, key, sample_shape=()):
+        chol = self._cholesky_dist().sample(key, sample_shape)
+        return chol @ jnp.swapaxes(chol, -2, -1)
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        chol = jnp.linalg.cholesky(value)
+        d = self.dimension
+        log_diag = jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1))
+        # Change of variables C -> L: subtract log|det dC/dL|.
+        powers = jnp.arange(d - 1, -1, -1, dtype=log_diag.dtype)
+        log_jacobian = jnp.sum(powers * log_diag, axis=-1)
+        return self._cholesky_dist().log_prob(chol) - log_jacobian
+
+    @property
+    def mean(self):
+        eye = jnp.eye(self.dimension, dtype=self.concentration.dtype)
+        return jnp.broadcast_to(eye, self.shape())
+
+    @property
+    def variance(self):
+        d = self.dimension
+        off_diag = 1.0 / (2.0 * self.concentration + d - 1.0)
+        eye = jnp.eye(d, dtype=self.concentration.dtype)
+        return off_diag[..., None, None] * (1.0 - eye)

@@ -34,10 +34,12 @@ __all__ = [
     "AffineTransform",
     "ComposeTransform",
     "CorrCholeskyTransform",
+    "CorrMatrixCholeskyTransform",
     "ExpTransform",
     "IdentityTransform",
     "IndependentTransform",
     "LowerCholeskyTransform",
+    "OrderedTransform",
     "PositiveDefiniteTransform",
     "SigmoidTransform",
     "SoftplusTransform",
@@ -159,7 +161,7 @@ class ExpTransform(Transform):
 class SoftplusTransform(Transform):
     """``y = log(1 + exp(x))``, a gentler map onto the positive half-line."""
 
-    codomain = constraints.positive
+    codomain = constraints.softplus_positive
 
     def __call__(self, x):
         return jax.nn.softplus(x)
@@ -581,6 +583,34 @@ class CorrCholeskyTransform(Transform):
         return tuple(shape[:-2]) + (k * (k - 1) // 2,)
 
 
+class CorrMatrixCholeskyTransform(Transform):
+    """Map a correlation matrix ``C`` to its Cholesky factor ``L``.
+
+    Both have ``K(K-1)/2`` free coordinates (the strictly lower triangles);
+    the log-Jacobian is with respect to those. For ``i > j``,
+    ``C_ij = L_ij L_jj + sum_{k<j} L_ik L_jk`` involves only ``L_ij`` and
+    entries before it (row by row), so the Jacobian of ``L -> L L^T`` is
+    triangular with diagonal ``dC_ij/dL_ij = L_jj``: ``log|det dC/dL| =
+    sum_j (K - j) log L_jj`` (1-based ``j``). This direction reports its
+    negative.
+    """
+
+    domain = constraints.corr_matrix
+    codomain = constraints.corr_cholesky
+
+    def __call__(self, x):
+        return jnp.linalg.cholesky(x)
+
+    def _inverse(self, y):
+        return y @ jnp.swapaxes(y, -2, -1)
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        log_diag = jnp.log(jnp.diagonal(y, axis1=-2, axis2=-1))
+        powers = jnp.arange(k - 1, -1, -1, dtype=log_diag.dtype)
+        return -jnp.sum(powers * log_diag, axis=-1)
+
+
 class PositiveDefiniteTransform(Transform):
     """Map ``R^(K(K+1)/2)`` onto positive definite matrices as ``L L^T``.
 
@@ -612,6 +642,32 @@ class PositiveDefiniteTransform(Transform):
 
     def inverse_shape(self, shape):
         return LowerCholeskyTransform().inverse_shape(shape)
+
+
+class OrderedTransform(Transform):
+    """Map ``R^K`` onto increasing vectors: ``y_0 = x_0``, ``y_i = y_{i-1} +
+    exp(x_i)``.
+
+    The Jacobian is lower triangular with diagonal ``1, exp(x_1), ...``
+    (Stan reference manual, "Ordered vector").
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.ordered_vector
+
+    def __call__(self, x):
+        _check_last_dim("OrderedTransform", x)
+        x = jnp.asarray(x, dtype=jnp.result_type(x, float))
+        steps = jnp.concatenate([x[..., :1], jnp.exp(x[..., 1:])], axis=-1)
+        return jnp.cumsum(steps, axis=-1)
+
+    def _inverse(self, y):
+        _check_last_dim("OrderedTransform.inv", y)
+        gaps = jnp.log(y[..., 1:] - y[..., :-1])
+        return jnp.concatenate([y[..., :1], gaps], axis=-1)
+
+    def log_abs_det_jacobian(self, x, y):
+        return jnp.sum(x[..., 1:], axis=-1)
 
 
 # --- biject_to ----------------------------------------------------------------
@@ -683,6 +739,11 @@ def _biject_less_than(constraint):
     )
 
 
+@biject_to.register(constraints._SoftplusPositive)
+def _biject_softplus_positive(constraint):
+    return SoftplusTransform()
+
+
 @biject_to.register(constraints._Interval)
 def _biject_interval(constraint):
     if isinstance(constraint, constraints._UnitInterval):
@@ -700,6 +761,18 @@ def _biject_simplex(constraint):
 @biject_to.register(constraints._CorrCholesky)
 def _biject_corr_cholesky(constraint):
     return CorrCholeskyTransform()
+
+
+@biject_to.register(constraints._CorrMatrix)
+def _biject_corr_matrix(constraint):
+    return ComposeTransform(
+        [CorrCholeskyTransform(), CorrMatrixCholeskyTransform().inv]
+    )
+
+
+@biject_to.register(constraints._OrderedVector)
+def _biject_ordered_vector(constraint):
+    return OrderedTransform()
 
 
 @biject_to.register(constraints._LowerCholesky)

@@ -93,3 +93,46 @@ def test_independent_rejects_bad_arguments():
         C.independent("real", 1)
     with pytest.raises(ValueError, match=">= 0"):
         C.independent(C.real, -1)
+
+
+# --- ordered_vector, softplus_positive, corr_matrix -------------------------
+
+NEW_MEMBERSHIP = [
+    (
+        C.ordered_vector,
+        [jnp.array([-1.0, 0.0, 2.5]), jnp.array([3.0])],
+        [jnp.array([0.0, 0.0]), jnp.array([1.0, -1.0]), jnp.array([0.0, jnp.inf])],
+    ),
+    (C.softplus_positive, [1e-30, 3.0], [0.0, -1.0, jnp.inf]),
+    (
+        C.corr_matrix,
+        [jnp.eye(3), jnp.array([[1.0, 0.6], [0.6, 1.0]])],
+        [
+            jnp.array([[1.0, 0.6], [0.5, 1.0]]),  # not symmetric
+            jnp.array([[2.0, 0.6], [0.6, 1.0]]),  # diagonal not 1
+            jnp.array([[1.0, 1.2], [1.2, 1.0]]),  # not positive definite
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "constraint, inside, outside",
+    NEW_MEMBERSHIP,
+    ids=[repr(case[0]) for case in NEW_MEMBERSHIP],
+)
+def test_new_constraints_membership_and_feasible_point(constraint, inside, outside):
+    test_membership(constraint, inside, outside)
+    test_feasible_like(constraint, inside, outside)
+
+
+def test_new_constraints_shapes_and_reprs():
+    assert C.ordered_vector.event_dim == 1 and C.corr_matrix.event_dim == 2
+    assert C.softplus_positive.event_dim == 0
+    assert C.ordered_vector(jnp.zeros((4, 3)) + jnp.arange(3.0)).shape == (4,)
+    assert C.corr_matrix(jnp.broadcast_to(jnp.eye(2), (5, 2, 2))).shape == (5,)
+    assert repr(C.ordered_vector) == "ordered_vector"
+    assert repr(C.softplus_positive) == "softplus_positive"
+    assert repr(C.corr_matrix) == "corr_matrix"
+    # softplus_positive is the positive half-line, with its own bijection.
+    assert isinstance(C.softplus_positive, type(C.positive))

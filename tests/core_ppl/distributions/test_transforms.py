@@ -186,3 +186,55 @@ def test_shape_errors_are_clear():
         T.CorrCholeskyTransform()(jnp.zeros(4))
     with pytest.raises(ValueError, match="K\\(K\\+1\\)/2"):
         T.LowerCholeskyTransform()(jnp.zeros(4))
+
+
+# --- ordered_vector, softplus_positive, corr_matrix -------------------------
+
+NEW_CASES = [
+    ("ordered_vector", constraints.ordered_vector, (4,), _all),
+    ("softplus_positive", constraints.softplus_positive, (3,), _all),
+    ("corr_matrix", constraints.corr_matrix, (6,), lambda y: _tril(y, -1)),
+]
+
+
+@pytest.mark.parametrize(
+    "constraint, x_event_shape, free",
+    [c[1:] for c in NEW_CASES],
+    ids=[c[0] for c in NEW_CASES],
+)
+def test_biject_to_new_constraints(constraint, x_event_shape, free):
+    # Round trip, codomain, shapes and log-Jacobian against jax.jacobian.
+    test_biject_to(constraint, x_event_shape, free)
+
+
+def test_new_bijections_are_the_expected_transforms():
+    assert isinstance(biject_to(constraints.ordered_vector), T.OrderedTransform)
+    assert isinstance(biject_to(constraints.softplus_positive), T.SoftplusTransform)
+    # positive keeps exp; softplus_positive is chosen explicitly.
+    assert isinstance(biject_to(constraints.positive), T.ExpTransform)
+    assert T.SoftplusTransform().codomain is constraints.softplus_positive
+
+
+def test_ordered_transform_by_hand():
+    t = T.OrderedTransform()
+    x = jnp.array([0.5, 0.0, jnp.log(2.0)])
+    y = t(x)
+    np.testing.assert_allclose(y, [0.5, 1.5, 3.5], rtol=1e-12)
+    np.testing.assert_allclose(t.log_abs_det_jacobian(x, y), np.log(2.0), rtol=1e-12)
+    # Tiny gaps stay strictly ordered; the inverse keeps the digits that the
+    # sums kept (gap / |y| ~ 1e-9 leaves ~7 in float64).
+    x = jnp.array([[3.0, -20.0, 1.0, -15.0]])
+    y = t(x)
+    assert bool(constraints.ordered_vector(y)[0])
+    np.testing.assert_allclose(t.inv(y), x, rtol=1e-6)
+
+
+def test_corr_matrix_cholesky_transform():
+    t = T.CorrMatrixCholeskyTransform()
+    corr = jnp.array([[1.0, 0.3, -0.2], [0.3, 1.0, 0.5], [-0.2, 0.5, 1.0]])
+    chol = t(corr)
+    assert bool(constraints.corr_cholesky(chol))
+    np.testing.assert_allclose(t.inv(chol), corr, atol=1e-12)
+    # -sum_j (K - j) log L_jj, 1-based j: here -(log L_22 + 0 * log L_33).
+    expected = -np.log(np.linalg.cholesky(np.asarray(corr))[1, 1])
+    np.testing.assert_allclose(t.log_abs_det_jacobian(corr, chol), expected)
