@@ -541,8 +541,9 @@ class Momentum(_Optimizer):
     step_size : float or callable
         Learning rate, or a schedule of the step count.
     mass : float
-        Momentum coefficient (non-negative, usually below 1): step ``t`` moves by ``-step_size *
-        v_t`` with ``v_t = mass * v_{t-1} + g_t``, ``v_0 = 0``.
+        Momentum coefficient (non-negative, usually below 1): step ``t``
+        moves by ``-step_size * v_t`` with ``v_t = mass * v_{t-1} + g_t``,
+        ``v_0 = 0``.
     """
 
     def __init__(self, step_size, mass):

@@ -888,9 +888,8 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
         init_scale=0.1,
         rank=None,
     ):
-        if rank is not None and (
-            isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1
-        ):
+        is_int = isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
+        if rank is not None and not (is_int and rank >= 1):
             raise ValueError(
                 f"AutoLowRankMultivariateNormal: rank must be a positive int or "
                 f"None, got {rank!r}"
