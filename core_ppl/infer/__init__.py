@@ -1,6 +1,6 @@
 """Inference on core_ppl models: NUTS/HMC (MCMC), SVI, Predictive."""
 
-from core_ppl.infer.elbo import Trace_ELBO
+from core_ppl.infer.elbo import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from core_ppl.infer.initialization import (
     init_to_median,
     init_to_sample,
@@ -18,6 +18,8 @@ __all__ = [
     "NUTS",
     "SVI",
     "Predictive",
+    "RenyiELBO",
+    "TraceMeanField_ELBO",
     "Trace_ELBO",
     "init_to_median",
     "init_to_sample",
