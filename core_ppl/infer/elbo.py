@@ -319,6 +319,16 @@ def _check_renyi_subsampling(model_trace, common):
                 )
 
 
+class _seed_plates(seed):
+    """``seed`` for subsampled plates only: every particle of a Renyi bound
+    must see the same mini-batch, since the bound averages their weights
+    data point by data point."""
+
+    def process_message(self, msg):
+        if msg["type"] == "plate":
+            super().process_message(msg)
+
+
 def _keep_dims(log_prob, dims):
     """Sum ``log_prob`` over all axes but the (negative) plate ``dims``,
     keeping those as size-1 or full axes of a ``len(dims)``-d result."""
@@ -387,10 +397,20 @@ class RenyiELBO(ELBO):
         return log_weight / plate_scale, jnp.asarray(plate_scale)
 
     def loss(self, rng_key, param_map, model, guide, *args, **kwargs):
+        plate_key, rng_key = jax.random.split(rng_key)
         keys = jax.random.split(rng_key, self.num_particles)
-        log_weights, plate_scale = jax.vmap(
-            lambda key: self._particle(key, param_map, model, guide, args, kwargs)
-        )(keys)
+
+        def particle(key):
+            return self._particle(
+                key,
+                param_map,
+                _seed_plates(model, rng_seed=plate_key),
+                _seed_plates(guide, rng_seed=plate_key),
+                args,
+                kwargs,
+            )
+
+        log_weights, plate_scale = jax.vmap(particle)(keys)
         scaled = (1.0 - self.alpha) * log_weights
         log_mean = jax.nn.logsumexp(scaled, axis=0) - math.log(self.num_particles)
         return -jnp.sum(log_mean / (1.0 - self.alpha)) * plate_scale[0]
