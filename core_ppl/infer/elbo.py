@@ -37,6 +37,7 @@ Two variants follow NumPyro:
 from __future__ import annotations
 
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -254,11 +255,13 @@ class TraceMeanField_ELBO(ELBO):
     """The ELBO with closed-form KL terms where the distributions allow.
 
     For each latent site of the model, ``log p(z) - log q(z)`` is replaced by
-    ``-KL(q || p)`` when it is known in closed form (see the module notes) (scaled like
-    the model site's log density); otherwise the Monte Carlo term is kept,
-    so the result has the expectation of :class:`Trace_ELBO` with less
-    variance. Guide-only (auxiliary) sites contribute ``-log q``. Autoguides
-    emit their sites as ``Delta`` draws, so with them this equals
+    ``-KL(q || p)``, scaled like the model site's log density, when the KL is
+    known in closed form (see the module notes); otherwise the Monte Carlo
+    term is kept. The expectation is that of :class:`Trace_ELBO`. The
+    variance is usually lower (the prior and entropy terms' noise is gone),
+    but not always: near the optimum that noise can cancel the likelihood's.
+    Guide-only (auxiliary) sites contribute ``-log q``. Autoguides emit
+    their sites as ``Delta`` draws, so with them this equals
     :class:`Trace_ELBO`.
 
     Parameters
@@ -330,8 +333,8 @@ class _seed_plates(seed):
 
 
 def _keep_dims(log_prob, dims):
-    """Sum ``log_prob`` over all axes but the (negative) plate ``dims``,
-    keeping those as size-1 or full axes of a ``len(dims)``-d result."""
+    """Sum ``log_prob`` over every axis but the (negative) plate ``dims``;
+    return it with ``max(-dims)`` axes, so all sites' terms broadcast."""
     log_prob = jnp.asarray(log_prob)
     depth = max((-d for d in dims), default=0)
     for axis in range(log_prob.ndim):
@@ -363,7 +366,7 @@ class RenyiELBO(ELBO):
     """
 
     def __init__(self, alpha=0, num_particles=2):
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
             raise TypeError(f"RenyiELBO: alpha must be a float, got {alpha!r}")
         if not math.isfinite(alpha) or alpha == 1:
             raise ValueError(
