@@ -25,19 +25,23 @@ guide with the model's arguments samples every latent site:
   on it.
 
 How a scale is parameterised matters to the optimiser even when the family
-is the same. The Cholesky factor of :class:`AutoMultivariateNormal` is
-``L = diag(s) U`` with ``s = softplus(.)`` and ``U`` unit lower triangular
-(NumPyro's ``scaled_unit_lower_cholesky``): each row's correlations live in
-``U`` on a scale free of that row's width ``s``, and the softplus keeps the
-gradient of a small width from vanishing as ``exp`` would. With the plain
-``lower_cholesky`` map (free strict lower triangle, ``exp`` diagonal)
-Adam's per-coordinate steps on the off-diagonal entries are of the same size
-as on the diagonal, far too large for a tight posterior, and the ELBO stalls
-several nats short (``benchmarks/svi.py``, ``--mvn-quality``).
+is the same. :class:`AutoMultivariateNormal` optimises its Cholesky factor
+as ``L = diag(s) U``, ``s = softplus(a)`` and ``U`` unit lower triangular
+(NumPyro's ``scaled_unit_lower_cholesky``). Adam moves every unconstrained
+coordinate by about its step size: on the diagonal (a log or softplus
+scale) that is a relative change, but with the plain ``lower_cholesky`` map
+(free strict lower triangle, ``exp`` diagonal) each off-diagonal entry
+``L_ij`` also moves by that absolute amount, however small row ``i``'s scale
+is. For a tight posterior (sds of a few hundredths against a step size of
+0.01) that noise keeps the ELBO several nats short, and growing. In ``diag(s) U`` the entry is ``s_i
+u_ij``, so its steps shrink with the row's scale (``benchmarks/svi.py``,
+``--mvn-quality``: the gap to NumPyro closes; ``exp`` or ``softplus`` for
+``s`` made no difference there, ``softplus`` is NumPyro's choice).
 
 The parameter names follow NumPyro: ``{site}_{prefix}_loc`` and
 ``{site}_{prefix}_scale`` for per-site guides, ``{prefix}_loc``,
-``{prefix}_scale`` and ``{prefix}_scale_tril`` for the flattened ones.
+``{prefix}_scale``, ``{prefix}_scale_tril`` and ``{prefix}_cov_factor`` for
+the flattened ones.
 
 Two autoguides of the same type over the same model whose prototypes agree
 (sites, shapes, supports, plates) compare equal, so a compiled SVI program is
@@ -213,7 +217,8 @@ class _SoftplusPositive(constraints._Positive):
 
 class _ScaledUnitLowerCholesky(constraints._LowerCholesky):
     """Lower Cholesky factors, reached as ``diag(softplus(.)) @ U`` with ``U``
-    unit lower triangular (NumPyro's ``scaled_unit_lower_cholesky``)."""
+    unit lower triangular (NumPyro's ``scaled_unit_lower_cholesky``); see the
+    module notes for why the guides use it."""
 
     def __repr__(self):
         return "scaled_unit_lower_cholesky"
