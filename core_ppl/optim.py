@@ -10,11 +10,16 @@ Two layers, as in optax's ``GradientTransformation`` design:
    state is a NamedTuple pytree, so it lives inside ``jit``/``scan``.
 
 2. **Optimisers** with NumPyro's names (:class:`Adam`, :class:`SGD`,
-   :class:`ClippedAdam`) wrap one transformation and also carry the
+   :class:`ClippedAdam`, :class:`Adagrad`, :class:`RMSProp`,
+   :class:`Momentum`) wrap one transformation and also carry the
    parameters, offering ``init(params) -> state``, ``update(grads, state) ->
    state`` and ``get_params(state) -> params``, the interface SVI uses. They
    compare equal when their settings are equal, so a jitted SVI loop that
    takes the optimiser as a static argument is compiled once per setting.
+
+:func:`optax_to_numpyro` wraps any object with optax's ``init``/``update``
+interface (an ``optax.GradientTransformation``, or a duck-typed stand-in) in
+the same optimiser interface; optax itself is never imported here.
 
 Updates follow the optax sign convention: a transformation returns the
 *descent* step to add to the parameters (``apply_updates``).
@@ -30,8 +35,11 @@ import jax.numpy as jnp
 
 __all__ = [
     "SGD",
+    "Adagrad",
     "Adam",
     "ClippedAdam",
+    "Momentum",
+    "RMSProp",
     "GradientTransformation",
     "OptimizerState",
     "adam",
@@ -39,8 +47,12 @@ __all__ = [
     "chain",
     "clip",
     "clip_by_global_norm",
+    "optax_to_numpyro",
+    "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_learning_rate",
+    "scale_by_momentum",
+    "scale_by_rms",
     "sgd",
 ]
 
@@ -155,6 +167,120 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8):
             lambda m, v: ((m / c1) / (jnp.sqrt(v / c2) + eps)).astype(m.dtype), mu, nu
         )
         return direction, ScaleByAdamState(count=t, mu=mu, nu=nu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByAdagradState(NamedTuple):
+    """State of Adagrad's accumulators.
+
+    sum_of_squares : pytree
+        Running sum of the squared gradients.
+    momentum : pytree
+        Exponential moving average of the rescaled gradients.
+    """
+
+    sum_of_squares: Any
+    momentum: Any
+
+
+def scale_by_adagrad(momentum=0.9, eps=1e-8):
+    """Rescale gradients by the root of their accumulated squares (Adagrad).
+
+    Returns ``m_t = momentum * m_{t-1} + (1 - momentum) * g_t / (sqrt(G_t) +
+    eps)`` with ``G_t`` the running sum of ``g^2`` (Duchi, Hazan and Singer
+    2011, section 1; the moving average ``m`` is that of NumPyro's
+    ``Adagrad``). A coordinate whose gradient has always been zero gets a
+    zero step, whatever ``eps``.
+    """
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+    if not float(eps) >= 0:
+        raise ValueError(f"eps must be non-negative, got {eps!r}")
+
+    def init(params):
+        zeros = _tree_map(jnp.zeros_like, params)
+        return ScaleByAdagradState(sum_of_squares=zeros, momentum=zeros)
+
+    def rescale(g, total):
+        # jnp.where keeps 0 / 0 out of the result when eps == 0.
+        safe = jnp.where(total > 0, total, 1.0)
+        return jnp.where(total > 0, g / (jnp.sqrt(safe) + eps), 0.0)
+
+    def update(updates, state, params=None):
+        total = _tree_map(lambda s, g: s + g * g, state.sum_of_squares, updates)
+        rescaled = _tree_map(rescale, updates, total)
+        avg = _tree_map(
+            lambda m, r: (momentum * m + (1 - momentum) * r).astype(m.dtype),
+            state.momentum,
+            rescaled,
+        )
+        return avg, ScaleByAdagradState(sum_of_squares=total, momentum=avg)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByRmsState(NamedTuple):
+    """State of RMSProp.
+
+    nu : pytree
+        Exponential moving average of the squared gradients.
+    """
+
+    nu: Any
+
+
+def scale_by_rms(gamma=0.9, eps=1e-8):
+    """Divide gradients by the root of a moving average of their squares.
+
+    Returns ``g_t / sqrt(v_t + eps)`` with ``v_t = gamma v_{t-1} + (1 - gamma)
+    g_t^2`` started at zero (Tieleman and Hinton 2012, lecture 6.5); ``eps``
+    sits inside the root, as in NumPyro's ``RMSProp``.
+    """
+    if not 0.0 <= gamma < 1.0:
+        raise ValueError(f"gamma must lie in [0, 1), got {gamma!r}")
+    if not float(eps) >= 0:
+        raise ValueError(f"eps must be non-negative, got {eps!r}")
+
+    def init(params):
+        return ScaleByRmsState(nu=_tree_map(jnp.zeros_like, params))
+
+    def update(updates, state, params=None):
+        nu = _tree_map(lambda v, g: gamma * v + (1 - gamma) * g * g, state.nu, updates)
+        direction = _tree_map(
+            lambda g, v: (g / jnp.sqrt(v + eps)).astype(g.dtype), updates, nu
+        )
+        return direction, ScaleByRmsState(nu=nu)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByMomentumState(NamedTuple):
+    """State of heavy-ball momentum.
+
+    velocity : pytree
+        ``mass * velocity + gradient``, accumulated over the steps.
+    """
+
+    velocity: Any
+
+
+def scale_by_momentum(mass):
+    """Heavy-ball momentum: the direction is ``v_t = mass * v_{t-1} + g_t``.
+
+    (Polyak 1964; the undamped form of NumPyro's ``Momentum``.)
+    """
+    if not float(mass) >= 0.0:
+        raise ValueError(f"mass must be non-negative, got {mass!r}")
+
+    def init(params):
+        return ScaleByMomentumState(velocity=_tree_map(jnp.zeros_like, params))
+
+    def update(updates, state, params=None):
+        velocity = _tree_map(
+            lambda v, g: (mass * v + g).astype(v.dtype), state.velocity, updates
+        )
+        return velocity, ScaleByMomentumState(velocity=velocity)
 
     return GradientTransformation(init, update)
 
@@ -353,3 +479,137 @@ class ClippedAdam(_Optimizer):
         self._config = (step_size, b1, b2, eps, clip_norm, lrd)
         schedule = step_size if lrd is None else _decayed(step_size, lrd)
         self.transformation = chain(clip(clip_norm), adam(schedule, b1, b2, eps))
+
+
+class Adagrad(_Optimizer):
+    """Adagrad (Duchi, Hazan and Singer 2011) with NumPyro's momentum.
+
+    Parameters
+    ----------
+    step_size : float or callable
+        Learning rate, or a schedule of the step count.
+    momentum : float, default=0.9
+        Decay of the moving average of the rescaled gradients, as in
+        NumPyro's ``Adagrad(step_size, momentum=0.9)``; 0 gives plain Adagrad.
+    eps : float, default=1e-8
+        Added to the root of the accumulated squared gradients.
+
+    Notes
+    -----
+    Step ``t`` moves each coordinate by ``-step_size * m_t`` with ``m_t =
+    momentum * m_{t-1} + (1 - momentum) * g_t / (sqrt(sum_{s<=t} g_s^2) +
+    eps)``.
+    """
+
+    def __init__(self, step_size, momentum=0.9, eps=1e-8):
+        self._config = (step_size, momentum, eps)
+        self.transformation = chain(
+            scale_by_adagrad(momentum, eps), scale_by_learning_rate(step_size)
+        )
+
+
+class RMSProp(_Optimizer):
+    """RMSProp (Tieleman and Hinton 2012).
+
+    Parameters
+    ----------
+    step_size : float or callable
+        Learning rate, or a schedule of the step count.
+    gamma : float, default=0.9
+        Decay of the moving average of the squared gradients.
+    eps : float, default=1e-8
+        Added to that average inside the square root (NumPyro's placement).
+
+    Notes
+    -----
+    Step ``t`` moves each coordinate by ``-step_size * g_t / sqrt(v_t + eps)``
+    with ``v_t = gamma * v_{t-1} + (1 - gamma) * g_t^2``, ``v_0 = 0``.
+    """
+
+    def __init__(self, step_size, gamma=0.9, eps=1e-8):
+        self._config = (step_size, gamma, eps)
+        self.transformation = chain(
+            scale_by_rms(gamma, eps), scale_by_learning_rate(step_size)
+        )
+
+
+class Momentum(_Optimizer):
+    """Gradient descent with heavy-ball momentum (Polyak 1964).
+
+    Parameters
+    ----------
+    step_size : float or callable
+        Learning rate, or a schedule of the step count.
+    mass : float
+        Momentum coefficient (non-negative, usually below 1): step ``t``
+        moves by ``-step_size * v_t`` with ``v_t = mass * v_{t-1} + g_t``,
+        ``v_0 = 0``.
+    """
+
+    def __init__(self, step_size, mass):
+        self._config = (step_size, mass)
+        self.transformation = chain(
+            scale_by_momentum(mass), scale_by_learning_rate(step_size)
+        )
+
+
+# --- optax interoperability ----------------------------------------------------
+
+
+class _OptaxOptimizer(_Optimizer):
+    """An optimiser around an object with optax's ``init``/``update``."""
+
+    def __init__(self, transformation):
+        self._config = (transformation,)
+        self.transformation = transformation
+
+    def __hash__(self):
+        # optax's GradientTransformation is a NamedTuple of closures: hashable
+        # by identity of its functions, which is what equality compares too.
+        return hash((type(self).__name__, id(self.transformation)))
+
+    def __eq__(self, other):
+        return (
+            type(self) is type(other) and self.transformation is other.transformation
+        )
+
+
+def optax_to_numpyro(transformation):
+    """Wrap an optax gradient transformation as a core_ppl optimiser.
+
+    Parameters
+    ----------
+    transformation : object
+        Anything with optax's interface: ``init(params) -> opt_state`` and
+        ``update(grads, opt_state, params) -> (updates, opt_state)``, whose
+        updates are *added* to the parameters (e.g. ``optax.adam(1e-2)``).
+
+    Returns
+    -------
+    optimiser
+        With ``init``, ``update`` and ``get_params``, usable by :class:`SVI`.
+        Two wrappers compare equal only when they wrap the same object, so
+        reuse one wrapper to reuse a compiled SVI program.
+
+    Examples
+    --------
+    A stand-in for ``optax.sgd(0.5)``:
+
+    >>> import jax.numpy as jnp
+    >>> from core_ppl.optim import GradientTransformation, optax_to_numpyro
+    >>> sgd = GradientTransformation(
+    ...     init=lambda params: (),
+    ...     update=lambda grads, state, params=None: (-0.5 * grads, state),
+    ... )
+    >>> opt = optax_to_numpyro(sgd)
+    >>> state = opt.update(jnp.array(2.0), opt.init(jnp.array(1.0)))
+    >>> float(opt.get_params(state))
+    0.0
+    """
+    for method in ("init", "update"):
+        if not callable(getattr(transformation, method, None)):
+            raise TypeError(
+                "optax_to_numpyro: transformation must have callable init and "
+                f"update methods (optax's interface), got {transformation!r}"
+            )
+    return _OptaxOptimizer(transformation)

@@ -1,6 +1,6 @@
 """Inference on core_ppl models: NUTS/HMC (MCMC), SVI, Predictive."""
 
-from core_ppl.infer.elbo import Trace_ELBO
+from core_ppl.infer.elbo import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from core_ppl.infer.initialization import (
     init_to_feasible,
     init_to_median,
@@ -19,6 +19,8 @@ __all__ = [
     "NUTS",
     "SVI",
     "Predictive",
+    "RenyiELBO",
+    "TraceMeanField_ELBO",
     "Trace_ELBO",
     "init_to_feasible",
     "init_to_median",

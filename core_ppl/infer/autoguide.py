@@ -18,14 +18,30 @@ guide with the model's arguments samples every latent site:
   the guide slices the parameters with the plate's indices and scales the
   sites' log density by ``size / m``, as the model does, so local latents of
   mini-batched models are fitted without bias;
-* :class:`AutoDiagonalNormal`, :class:`AutoMultivariateNormal` and
+* :class:`AutoDiagonalNormal`, :class:`AutoMultivariateNormal`,
+  :class:`AutoLowRankMultivariateNormal` and
   :class:`AutoLaplaceApproximation` (the ``AutoContinuous`` family) flatten
   all unconstrained latents into one vector and place a joint distribution
   on it.
 
+How a scale is parameterised matters to the optimiser even when the family
+is the same. :class:`AutoMultivariateNormal` optimises its Cholesky factor
+as ``L = diag(s) U``, ``s = softplus(a)`` and ``U`` unit lower triangular
+(NumPyro's ``scaled_unit_lower_cholesky``). Adam moves every unconstrained
+coordinate by about its step size: on the diagonal (a log or softplus
+scale) that is a relative change, but with the plain ``lower_cholesky`` map
+(free strict lower triangle, ``exp`` diagonal) each off-diagonal entry
+``L_ij`` also moves by that absolute amount, however small row ``i``'s scale
+is. For a tight posterior (sds of a few hundredths against a step size of
+0.01) that noise keeps the ELBO several nats short, and growing. In ``diag(s) U`` the entry is ``s_i
+u_ij``, so its steps shrink with the row's scale (``benchmarks/svi.py``,
+``--mvn-quality``: the gap to NumPyro closes; ``exp`` or ``softplus`` for
+``s`` made no difference there, ``softplus`` is NumPyro's choice).
+
 The parameter names follow NumPyro: ``{site}_{prefix}_loc`` and
 ``{site}_{prefix}_scale`` for per-site guides, ``{prefix}_loc``,
-``{prefix}_scale`` and ``{prefix}_scale_tril`` for the flattened ones.
+``{prefix}_scale``, ``{prefix}_scale_tril`` and ``{prefix}_cov_factor`` for
+the flattened ones.
 
 Two autoguides of the same type over the same model whose prototypes agree
 (sites, shapes, supports, plates) compare equal, so a compiled SVI program is
@@ -47,10 +63,12 @@ from jax.scipy.special import ndtri
 
 import core_ppl.distributions as dist
 from core_ppl.distributions import constraints
-from core_ppl.distributions.distribution import sum_rightmost
+from core_ppl.distributions.distribution import Distribution, sum_rightmost
 from core_ppl.distributions.transforms import (
     IdentityTransform,
     IndependentTransform,
+    SoftplusTransform,
+    Transform,
     biject_to,
 )
 from core_ppl.handlers import block, scale, seed, substitute, trace
@@ -69,6 +87,7 @@ __all__ = [
     "AutoDiagonalNormal",
     "AutoGuide",
     "AutoLaplaceApproximation",
+    "AutoLowRankMultivariateNormal",
     "AutoMultivariateNormal",
     "AutoNormal",
 ]
@@ -183,6 +202,83 @@ def _sample_delta(site, transform, unconstrained):
     )
     delta = dist.Delta(value, log_density=log_density, event_dim=site.event_dim)
     return sample(site.name, delta)
+
+
+# --- parameterisations of guide scales -----------------------------------------------
+
+
+class _SoftplusPositive(constraints._Positive):
+    """The positive reals, reached from R by ``softplus`` rather than ``exp``
+    (NumPyro's ``softplus_positive``)."""
+
+    def __repr__(self):
+        return "softplus_positive"
+
+
+class _ScaledUnitLowerCholesky(constraints._LowerCholesky):
+    """Lower Cholesky factors, reached as ``diag(softplus(.)) @ U`` with ``U``
+    unit lower triangular (NumPyro's ``scaled_unit_lower_cholesky``); see the
+    module notes for why the guides use it."""
+
+    def __repr__(self):
+        return "scaled_unit_lower_cholesky"
+
+
+softplus_positive = _SoftplusPositive()
+scaled_unit_lower_cholesky = _ScaledUnitLowerCholesky()
+
+
+class ScaledUnitLowerCholeskyTransform(Transform):
+    """Map ``R^(K(K+1)/2)`` onto lower Cholesky factors ``L = diag(s) U``.
+
+    The first ``K(K-1)/2`` coordinates fill the strict lower triangle of the
+    unit lower triangular ``U`` (row by row), the last ``K`` give the row
+    scales ``s = softplus(x)``, which are also the diagonal of ``L``.
+    Row ``i`` (from 0) of ``L`` is ``s_i`` times ``i`` free entries and the
+    diagonal, so ``log|det J| = sum_i (i log s_i + log sigmoid(x_i))``.
+    """
+
+    domain = constraints.real_vector
+    codomain = scaled_unit_lower_cholesky
+
+    @staticmethod
+    def _dim(size):
+        return (math.isqrt(1 + 8 * size) - 1) // 2
+
+    def __call__(self, x):
+        k = self._dim(jnp.shape(x)[-1])
+        rows, cols = jnp.tril_indices(k, -1)
+        unit = jnp.zeros(jnp.shape(x)[:-1] + (k, k), dtype=jnp.result_type(x, float))
+        unit = unit.at[..., rows, cols].set(x[..., :-k]) + jnp.eye(k, dtype=unit.dtype)
+        return unit * jax.nn.softplus(x[..., -k:])[..., :, None]
+
+    def _inverse(self, y):
+        k = jnp.shape(y)[-1]
+        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
+        rows, cols = jnp.tril_indices(k, -1)
+        strict = (y / diag[..., :, None])[..., rows, cols]
+        return jnp.concatenate([strict, SoftplusTransform()._inverse(diag)], axis=-1)
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
+        free_per_row = jnp.arange(k, dtype=diag.dtype)
+        log_sigmoid = -jax.nn.softplus(-x[..., -k:])
+        return jnp.sum(free_per_row * jnp.log(diag) + log_sigmoid, axis=-1)
+
+    def forward_shape(self, shape):
+        k = self._dim(shape[-1])
+        return tuple(shape[:-1]) + (k, k)
+
+    def inverse_shape(self, shape):
+        k = shape[-1]
+        return tuple(shape[:-2]) + (k * (k + 1) // 2,)
+
+
+biject_to.register(_SoftplusPositive, lambda constraint: SoftplusTransform())
+biject_to.register(
+    _ScaledUnitLowerCholesky, lambda constraint: ScaledUnitLowerCholeskyTransform()
+)
 
 
 # --- base class --------------------------------------------------------------------
@@ -666,16 +762,20 @@ class AutoMultivariateNormal(AutoContinuous):
     """Multivariate Normal over the flattened unconstrained latents.
 
     Parameters ``{prefix}_loc`` and ``{prefix}_scale_tril``, a lower
-    Cholesky factor of the covariance (optimised through ``biject_to``
-    of the ``lower_cholesky`` constraint).
+    Cholesky factor of the covariance, started at ``init_scale * I``. SVI
+    optimises it as ``diag(softplus(a)) @ U`` with ``U`` unit lower
+    triangular (the constraint :data:`scaled_unit_lower_cholesky`, as in
+    NumPyro); see the module notes for why this parameterisation.
     """
+
+    scale_tril_constraint = scaled_unit_lower_cholesky
 
     def _sample_latent(self):
         loc = self._loc_param()
         scale_tril = param(
             f"{self.prefix}_scale_tril",
             jnp.eye(self.latent_dim) * self.init_scale,
-            constraint=constraints.lower_cholesky,
+            constraint=self.scale_tril_constraint,
             event_dim=2,
         )
         return sample(
@@ -689,6 +789,167 @@ class AutoMultivariateNormal(AutoContinuous):
             params[f"{self.prefix}_loc"],
             scale_tril=params[f"{self.prefix}_scale_tril"],
         )
+
+
+class _LowRankNormal(Distribution):
+    """``N(loc, D (W W^T + I) D)`` with ``D = diag(scale)``: the guide of
+    :class:`AutoLowRankMultivariateNormal`.
+
+    A draw is ``loc + D (W e1 + e2)`` with ``e1 ~ N(0, I_r)`` and ``e2 ~ N(0,
+    I_K)``. ``log_prob`` costs ``O(K r^2)`` through the capacitance matrix
+    ``C = I_r + W^T W``: the matrix determinant lemma gives ``log det Sigma =
+    2 sum log scale + log det C`` and the Woodbury identity ``(I + W W^T)^{-1}
+    = I - W C^{-1} W^T``.
+    """
+
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "cov_factor": constraints.independent(constraints.real, 2),
+        "scale": constraints.independent(constraints.positive, 1),
+    }
+    support = constraints.real_vector
+    has_rsample = True
+    reparametrized_params = ("loc", "cov_factor", "scale")
+
+    def __init__(self, loc, cov_factor, scale):
+        self.loc, self.cov_factor, self.scale = loc, cov_factor, scale
+        super().__init__((), jnp.shape(loc)[-1:])
+
+    def sample(self, key, sample_shape=()):
+        key_factor, key_diag = jax.random.split(key)
+        rank = self.cov_factor.shape[-1]
+        e1 = jax.random.normal(key_factor, tuple(sample_shape) + (rank,))
+        e2 = jax.random.normal(key_diag, self.shape(sample_shape))
+        return self.loc + self.scale * (e1 @ self.cov_factor.T + e2)
+
+    def log_prob(self, value):
+        w = self.cov_factor
+        # Whitened by D: u = D^{-1} (x - loc) has covariance I + W W^T.
+        u = (value - self.loc) / self.scale
+        capacitance = jnp.eye(w.shape[-1], dtype=w.dtype) + w.T @ w
+        chol = jnp.linalg.cholesky(capacitance)
+        v = jax.scipy.linalg.solve_triangular(chol, (u @ w)[..., None], lower=True)
+        mahalanobis = jnp.sum(u**2, -1) - jnp.sum(v[..., 0] ** 2, -1)
+        half_log_det = jnp.sum(jnp.log(self.scale), -1) + jnp.sum(
+            jnp.log(jnp.diagonal(chol))
+        )
+        k = self.event_shape[0]
+        return -0.5 * mahalanobis - half_log_det - 0.5 * k * math.log(2 * math.pi)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def covariance_matrix(self):
+        w = self.cov_factor
+        inner = w @ w.T + jnp.eye(w.shape[0], dtype=w.dtype)
+        return self.scale[:, None] * inner * self.scale[None, :]
+
+    @property
+    def variance(self):
+        return self.scale**2 * (jnp.sum(self.cov_factor**2, -1) + 1.0)
+
+
+class AutoLowRankMultivariateNormal(AutoContinuous):
+    """Normal with low-rank-plus-diagonal covariance over the flattened
+    unconstrained latents.
+
+    The covariance is ``D (W W^T + I) D`` with ``D = diag({prefix}_scale)``
+    and ``W = {prefix}_cov_factor`` of shape ``(latent_dim, rank)``, as in
+    NumPyro: ``rank`` directions of correlation at ``O(latent_dim * rank)``
+    parameters and ``O(latent_dim * rank^2)`` cost per ELBO evaluation, where
+    :class:`AutoMultivariateNormal` needs ``O(latent_dim^2)`` and
+    ``O(latent_dim^3)``.
+
+    Parameters
+    ----------
+    model : callable
+        The model.
+    prefix : str, default="auto"
+        Prefix of the parameter names.
+    init_loc_fn : callable, default=init_to_median
+        Initialisation strategy for ``{prefix}_loc``.
+    init_scale : float, default=0.1
+        Initial value of every entry of ``{prefix}_scale`` (``W`` starts at
+        zero, so the guide starts as ``AutoDiagonalNormal``'s).
+    rank : int, optional
+        Rank of ``W``; by default ``round(sqrt(latent_dim))``, NumPyro's rule.
+
+    Notes
+    -----
+    ``{prefix}_scale`` is optimised through ``softplus`` (NumPyro's
+    ``softplus_positive``); ``W`` is unconstrained and multiplies the whitened
+    coordinates, so its entries are correlations-like numbers whatever the
+    scale of each latent.
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        prefix="auto",
+        init_loc_fn=init_to_median,
+        init_scale=0.1,
+        rank=None,
+    ):
+        is_int = isinstance(rank, (int, np.integer)) and not isinstance(rank, bool)
+        if rank is not None and not (is_int and rank >= 1):
+            raise ValueError(
+                f"AutoLowRankMultivariateNormal: rank must be a positive int or "
+                f"None, got {rank!r}"
+            )
+        super().__init__(
+            model, prefix=prefix, init_loc_fn=init_loc_fn, init_scale=init_scale
+        )
+        self.rank = None if rank is None else int(rank)
+
+    def _program_key(self):
+        return super()._program_key() + (self.rank,)
+
+    @property
+    def _rank(self):
+        if self.rank is not None:
+            return self.rank
+        return max(1, int(round(self.latent_dim**0.5)))
+
+    def _sample_latent(self):
+        loc = self._loc_param()
+        cov_factor = param(
+            f"{self.prefix}_cov_factor", jnp.zeros((self.latent_dim, self._rank))
+        )
+        scale_ = param(
+            f"{self.prefix}_scale",
+            jnp.full(self.latent_dim, self.init_scale),
+            constraint=softplus_positive,
+            event_dim=1,
+        )
+        return sample(
+            f"_{self.prefix}_latent",
+            _LowRankNormal(loc, cov_factor, scale_),
+            infer={"is_auxiliary": True},
+        )
+
+    def get_posterior(self, params):
+        """``MultivariateNormal`` with the guide's mean and dense covariance."""
+        posterior = self._low_rank(params)
+        return dist.MultivariateNormal(
+            posterior.loc, covariance_matrix=posterior.covariance_matrix
+        )
+
+    def _low_rank(self, params):
+        return _LowRankNormal(
+            params[f"{self.prefix}_loc"],
+            params[f"{self.prefix}_cov_factor"],
+            params[f"{self.prefix}_scale"],
+        )
+
+    def _sample_posterior(self, rng_key, params, sample_shape):
+        draws = self._low_rank(params).sample(rng_key, sample_shape)
+        return self._constrain(draws)
+
+    def _marginal_sd(self, params):
+        return jnp.sqrt(self._low_rank(params).variance)
 
 
 class AutoLaplaceApproximation(AutoContinuous):
