@@ -7,6 +7,7 @@ and ``dist.biject_to``, as in NumPyro.
 
 from core_ppl.distributions import constraints, transforms
 from core_ppl.distributions.continuous import (
+    LKJ,
     Beta,
     Cauchy,
     Chi2,
@@ -18,7 +19,6 @@ from core_ppl.distributions.continuous import (
     HalfNormal,
     InverseGamma,
     Laplace,
-    LKJ,
     LKJCholesky,
     Logistic,
     LogNormal,

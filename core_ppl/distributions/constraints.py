@@ -40,6 +40,7 @@ __all__ = [
     "real",
     "real_matrix",
     "real_vector",
+    "scaled_unit_lower_cholesky",
     "simplex",
     "softplus_positive",
     "unit_interval",
@@ -272,6 +273,13 @@ class _CorrCholesky(_LowerCholesky):
         return "corr_cholesky"
 
 
+class _ScaledUnitLowerCholesky(_LowerCholesky):
+    # The same set as ``lower_cholesky``; only its bijection differs
+    # (``diag(softplus(.)) @ U`` with ``U`` unit lower triangular).
+    def __repr__(self):
+        return "scaled_unit_lower_cholesky"
+
+
 class _CorrMatrix(Constraint):
     event_dim = 2
 
@@ -419,6 +427,7 @@ unit_interval = _UnitInterval()
 simplex = _Simplex()
 ordered_vector = _OrderedVector()
 lower_cholesky = _LowerCholesky()
+scaled_unit_lower_cholesky = _ScaledUnitLowerCholesky()
 corr_cholesky = _CorrCholesky()
 corr_matrix = _CorrMatrix()
 positive_definite = _PositiveDefinite()

@@ -41,6 +41,7 @@ __all__ = [
     "LowerCholeskyTransform",
     "OrderedTransform",
     "PositiveDefiniteTransform",
+    "ScaledUnitLowerCholeskyTransform",
     "SigmoidTransform",
     "SoftplusTransform",
     "StickBreakingTransform",
@@ -644,6 +645,50 @@ class PositiveDefiniteTransform(Transform):
         return LowerCholeskyTransform().inverse_shape(shape)
 
 
+class ScaledUnitLowerCholeskyTransform(Transform):
+    """Map ``R^(K(K+1)/2)`` onto lower Cholesky factors ``L = diag(s) U``.
+
+    The first ``K(K-1)/2`` coordinates fill the strict lower triangle of the
+    unit lower triangular ``U`` (row by row), the last ``K`` give the row
+    scales ``s = softplus(x)``, which are also the diagonal of ``L``.
+    Row ``i`` (from 0) of ``L`` is ``s_i`` times ``i`` free entries and the
+    diagonal, so ``log|det J| = sum_i (i log s_i + log sigmoid(x_i))``.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.scaled_unit_lower_cholesky
+
+    @staticmethod
+    def _dim(size):
+        return _tril_size_to_dim(size, False, "ScaledUnitLowerCholeskyTransform")
+
+    def __call__(self, x):
+        k = self._dim(jnp.shape(x)[-1])
+        unit = _vec_to_tril(x[..., :-k], k, -1)
+        unit = unit + jnp.eye(k, dtype=unit.dtype)
+        return unit * jax.nn.softplus(x[..., -k:])[..., :, None]
+
+    def _inverse(self, y):
+        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
+        strict = _tril_to_vec(y / diag[..., :, None], -1)
+        return jnp.concatenate([strict, SoftplusTransform()._inverse(diag)], axis=-1)
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
+        free_per_row = jnp.arange(k, dtype=diag.dtype)
+        log_sigmoid = -jax.nn.softplus(-x[..., -k:])
+        return jnp.sum(free_per_row * jnp.log(diag) + log_sigmoid, axis=-1)
+
+    def forward_shape(self, shape):
+        k = self._dim(shape[-1])
+        return tuple(shape[:-1]) + (k, k)
+
+    def inverse_shape(self, shape):
+        k = shape[-1]
+        return tuple(shape[:-2]) + (k * (k + 1) // 2,)
+
+
 class OrderedTransform(Transform):
     """Map ``R^K`` onto increasing vectors: ``y_0 = x_0``, ``y_i = y_{i-1} +
     exp(x_i)``.
@@ -778,6 +823,11 @@ def _biject_ordered_vector(constraint):
 @biject_to.register(constraints._LowerCholesky)
 def _biject_lower_cholesky(constraint):
     return LowerCholeskyTransform()
+
+
+@biject_to.register(constraints._ScaledUnitLowerCholesky)
+def _biject_scaled_unit_lower_cholesky(constraint):
+    return ScaledUnitLowerCholeskyTransform()
 
 
 @biject_to.register(constraints._PositiveDefinite)

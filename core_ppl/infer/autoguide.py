@@ -63,12 +63,10 @@ from jax.scipy.special import ndtri
 
 import core_ppl.distributions as dist
 from core_ppl.distributions import constraints
-from core_ppl.distributions.distribution import Distribution, sum_rightmost
+from core_ppl.distributions.distribution import sum_rightmost
 from core_ppl.distributions.transforms import (
     IdentityTransform,
     IndependentTransform,
-    SoftplusTransform,
-    Transform,
     biject_to,
 )
 from core_ppl.handlers import block, scale, seed, substitute, trace
@@ -202,83 +200,6 @@ def _sample_delta(site, transform, unconstrained):
     )
     delta = dist.Delta(value, log_density=log_density, event_dim=site.event_dim)
     return sample(site.name, delta)
-
-
-# --- parameterisations of guide scales -----------------------------------------------
-
-
-class _SoftplusPositive(constraints._Positive):
-    """The positive reals, reached from R by ``softplus`` rather than ``exp``
-    (NumPyro's ``softplus_positive``)."""
-
-    def __repr__(self):
-        return "softplus_positive"
-
-
-class _ScaledUnitLowerCholesky(constraints._LowerCholesky):
-    """Lower Cholesky factors, reached as ``diag(softplus(.)) @ U`` with ``U``
-    unit lower triangular (NumPyro's ``scaled_unit_lower_cholesky``); see the
-    module notes for why the guides use it."""
-
-    def __repr__(self):
-        return "scaled_unit_lower_cholesky"
-
-
-softplus_positive = _SoftplusPositive()
-scaled_unit_lower_cholesky = _ScaledUnitLowerCholesky()
-
-
-class ScaledUnitLowerCholeskyTransform(Transform):
-    """Map ``R^(K(K+1)/2)`` onto lower Cholesky factors ``L = diag(s) U``.
-
-    The first ``K(K-1)/2`` coordinates fill the strict lower triangle of the
-    unit lower triangular ``U`` (row by row), the last ``K`` give the row
-    scales ``s = softplus(x)``, which are also the diagonal of ``L``.
-    Row ``i`` (from 0) of ``L`` is ``s_i`` times ``i`` free entries and the
-    diagonal, so ``log|det J| = sum_i (i log s_i + log sigmoid(x_i))``.
-    """
-
-    domain = constraints.real_vector
-    codomain = scaled_unit_lower_cholesky
-
-    @staticmethod
-    def _dim(size):
-        return (math.isqrt(1 + 8 * size) - 1) // 2
-
-    def __call__(self, x):
-        k = self._dim(jnp.shape(x)[-1])
-        rows, cols = jnp.tril_indices(k, -1)
-        unit = jnp.zeros(jnp.shape(x)[:-1] + (k, k), dtype=jnp.result_type(x, float))
-        unit = unit.at[..., rows, cols].set(x[..., :-k]) + jnp.eye(k, dtype=unit.dtype)
-        return unit * jax.nn.softplus(x[..., -k:])[..., :, None]
-
-    def _inverse(self, y):
-        k = jnp.shape(y)[-1]
-        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
-        rows, cols = jnp.tril_indices(k, -1)
-        strict = (y / diag[..., :, None])[..., rows, cols]
-        return jnp.concatenate([strict, SoftplusTransform()._inverse(diag)], axis=-1)
-
-    def log_abs_det_jacobian(self, x, y):
-        k = jnp.shape(y)[-1]
-        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
-        free_per_row = jnp.arange(k, dtype=diag.dtype)
-        log_sigmoid = -jax.nn.softplus(-x[..., -k:])
-        return jnp.sum(free_per_row * jnp.log(diag) + log_sigmoid, axis=-1)
-
-    def forward_shape(self, shape):
-        k = self._dim(shape[-1])
-        return tuple(shape[:-1]) + (k, k)
-
-    def inverse_shape(self, shape):
-        k = shape[-1]
-        return tuple(shape[:-2]) + (k * (k + 1) // 2,)
-
-
-biject_to.register(_SoftplusPositive, lambda constraint: SoftplusTransform())
-biject_to.register(
-    _ScaledUnitLowerCholesky, lambda constraint: ScaledUnitLowerCholeskyTransform()
-)
 
 
 # --- base class --------------------------------------------------------------------
@@ -768,7 +689,7 @@ class AutoMultivariateNormal(AutoContinuous):
     NumPyro); see the module notes for why this parameterisation.
     """
 
-    scale_tril_constraint = scaled_unit_lower_cholesky
+    scale_tril_constraint = constraints.scaled_unit_lower_cholesky
 
     def _sample_latent(self):
         loc = self._loc_param()
@@ -791,64 +712,13 @@ class AutoMultivariateNormal(AutoContinuous):
         )
 
 
-class _LowRankNormal(Distribution):
-    """``N(loc, D (W W^T + I) D)`` with ``D = diag(scale)``: the guide of
-    :class:`AutoLowRankMultivariateNormal`.
-
-    A draw is ``loc + D (W e1 + e2)`` with ``e1 ~ N(0, I_r)`` and ``e2 ~ N(0,
-    I_K)``. ``log_prob`` costs ``O(K r^2)`` through the capacitance matrix
-    ``C = I_r + W^T W``: the matrix determinant lemma gives ``log det Sigma =
-    2 sum log scale + log det C`` and the Woodbury identity ``(I + W W^T)^{-1}
-    = I - W C^{-1} W^T``.
-    """
-
-    arg_constraints = {
-        "loc": constraints.real_vector,
-        "cov_factor": constraints.independent(constraints.real, 2),
-        "scale": constraints.independent(constraints.positive, 1),
-    }
-    support = constraints.real_vector
-    has_rsample = True
-    reparametrized_params = ("loc", "cov_factor", "scale")
-
-    def __init__(self, loc, cov_factor, scale):
-        self.loc, self.cov_factor, self.scale = loc, cov_factor, scale
-        super().__init__((), jnp.shape(loc)[-1:])
-
-    def sample(self, key, sample_shape=()):
-        key_factor, key_diag = jax.random.split(key)
-        rank = self.cov_factor.shape[-1]
-        e1 = jax.random.normal(key_factor, tuple(sample_shape) + (rank,))
-        e2 = jax.random.normal(key_diag, self.shape(sample_shape))
-        return self.loc + self.scale * (e1 @ self.cov_factor.T + e2)
-
-    def log_prob(self, value):
-        w = self.cov_factor
-        # Whitened by D: u = D^{-1} (x - loc) has covariance I + W W^T.
-        u = (value - self.loc) / self.scale
-        capacitance = jnp.eye(w.shape[-1], dtype=w.dtype) + w.T @ w
-        chol = jnp.linalg.cholesky(capacitance)
-        v = jax.scipy.linalg.solve_triangular(chol, (u @ w)[..., None], lower=True)
-        mahalanobis = jnp.sum(u**2, -1) - jnp.sum(v[..., 0] ** 2, -1)
-        half_log_det = jnp.sum(jnp.log(self.scale), -1) + jnp.sum(
-            jnp.log(jnp.diagonal(chol))
-        )
-        k = self.event_shape[0]
-        return -0.5 * mahalanobis - half_log_det - 0.5 * k * math.log(2 * math.pi)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def covariance_matrix(self):
-        w = self.cov_factor
-        inner = w @ w.T + jnp.eye(w.shape[0], dtype=w.dtype)
-        return self.scale[:, None] * inner * self.scale[None, :]
-
-    @property
-    def variance(self):
-        return self.scale**2 * (jnp.sum(self.cov_factor**2, -1) + 1.0)
+def _low_rank_normal(loc, cov_factor, scale):
+    """``N(loc, D (W W^T + I) D)`` with ``D = diag(scale)``, the law of
+    :class:`AutoLowRankMultivariateNormal`: ``(D W)(D W)^T + D^2`` in the
+    form of :class:`~core_ppl.distributions.LowRankMultivariateNormal`."""
+    return dist.LowRankMultivariateNormal(
+        loc, scale[..., None] * cov_factor, scale**2
+    )
 
 
 class AutoLowRankMultivariateNormal(AutoContinuous):
@@ -921,12 +791,12 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
         scale_ = param(
             f"{self.prefix}_scale",
             jnp.full(self.latent_dim, self.init_scale),
-            constraint=softplus_positive,
+            constraint=constraints.softplus_positive,
             event_dim=1,
         )
         return sample(
             f"_{self.prefix}_latent",
-            _LowRankNormal(loc, cov_factor, scale_),
+            _low_rank_normal(loc, cov_factor, scale_),
             infer={"is_auxiliary": True},
         )
 
@@ -938,7 +808,7 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
         )
 
     def _low_rank(self, params):
-        return _LowRankNormal(
+        return _low_rank_normal(
             params[f"{self.prefix}_loc"],
             params[f"{self.prefix}_cov_factor"],
             params[f"{self.prefix}_scale"],

@@ -8,10 +8,14 @@ from scipy import stats
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
+from core_ppl.distributions import constraints
+from core_ppl.distributions.constraints import scaled_unit_lower_cholesky
+from core_ppl.distributions.transforms import (
+    ScaledUnitLowerCholeskyTransform,
+    biject_to,
+)
 from core_ppl.handlers import seed, trace
 from core_ppl.infer import SVI, Predictive, Trace_ELBO, init_to_uniform
-from core_ppl.distributions import constraints
-from core_ppl.distributions.transforms import biject_to
 from core_ppl.infer.autoguide import (
     AutoDelta,
     AutoDiagonalNormal,
@@ -19,9 +23,7 @@ from core_ppl.infer.autoguide import (
     AutoLowRankMultivariateNormal,
     AutoMultivariateNormal,
     AutoNormal,
-    ScaledUnitLowerCholeskyTransform,
-    _LowRankNormal,
-    scaled_unit_lower_cholesky,
+    _low_rank_normal,
 )
 from core_ppl.optim import Adam
 
@@ -419,7 +421,7 @@ def test_low_rank_normal_matches_dense_multivariate_normal():
     loc = jnp.asarray(RNG.normal(size=5))
     factor = jnp.asarray(RNG.normal(size=(5, 2)))
     scale = jnp.asarray(RNG.uniform(0.5, 2.0, size=5))
-    low_rank = _LowRankNormal(loc, factor, scale)
+    low_rank = _low_rank_normal(loc, factor, scale)
     cov = np.diag(scale) @ (np.asarray(factor) @ np.asarray(factor).T + np.eye(5))
     cov = cov @ np.diag(scale)
     np.testing.assert_allclose(low_rank.covariance_matrix, cov, rtol=1e-5)

@@ -6,15 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import special, stats
+from scipy import stats
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
-from core_ppl.diagnostics import effective_sample_size
 from core_ppl.distributions import constraints
 from core_ppl.infer import (
-    MCMC,
-    NUTS,
     SVI,
     RenyiELBO,
     Trace_ELBO,

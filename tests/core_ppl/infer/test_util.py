@@ -238,8 +238,7 @@ def test_log_likelihood_validates_batch_shapes():
 
 
 def test_predictive_is_importable_from_util():
-    from core_ppl.infer import Predictive
-    from core_ppl.infer import util
+    from core_ppl.infer import Predictive, util
 
     assert util.Predictive is Predictive
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
