@@ -33,8 +33,9 @@ scale) that is a relative change, but with the plain ``lower_cholesky`` map
 (free strict lower triangle, ``exp`` diagonal) each off-diagonal entry
 ``L_ij`` also moves by that absolute amount, however small row ``i``'s scale
 is. For a tight posterior (sds of a few hundredths against a step size of
-0.01) that noise keeps the ELBO several nats short, and growing. In ``diag(s) U`` the entry is ``s_i
-u_ij``, so its steps shrink with the row's scale (``benchmarks/svi.py``,
+0.01) that noise keeps the ELBO several nats short, and growing. In
+``diag(s) U`` the entry is ``s_i u_ij``, so its steps shrink with the row's
+scale (``benchmarks/svi.py``,
 ``--mvn-quality``: the gap to NumPyro closes; ``exp`` or ``softplus`` for
 ``s`` made no difference there, ``softplus`` is NumPyro's choice).
 
