@@ -1,5 +1,6 @@
 """Inference on core_ppl models: NUTS/HMC (MCMC), SVI, Predictive."""
 
+from core_ppl.infer import autoguide, reparam
 from core_ppl.infer.elbo import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from core_ppl.infer.initialization import (
     init_to_feasible,
@@ -22,6 +23,7 @@ __all__ = [
     "RenyiELBO",
     "TraceMeanField_ELBO",
     "Trace_ELBO",
+    "autoguide",
     "init_to_feasible",
     "init_to_median",
     "init_to_sample",
@@ -30,4 +32,5 @@ __all__ = [
     "log_density",
     "log_likelihood",
     "potential_energy",
+    "reparam",
 ]
