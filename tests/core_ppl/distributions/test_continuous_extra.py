@@ -12,6 +12,8 @@ from scipy.special import digamma
 
 import core_ppl.distributions as dist
 
+from .checks import check_moments, score
+
 # Float64: the scipy references need it.
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -44,37 +46,17 @@ IDS = [c[0] for c in CASES]
 NUM_DRAWS = 20000
 
 
-@jax.jit
-def _score(d, draws):
-    return d.log_prob(draws), d.support(draws), d.mean, d.variance
-
-
-def _check_moments(draws, mean, var):
-    # Mean and variance within 5 Monte Carlo standard errors; the standard
-    # error of the variance uses the empirical fourth central moment.
-    n = draws.shape[0]
-    mean, var = np.asarray(mean), np.asarray(var)
-    assert mean.shape == var.shape == draws.shape[1:]
-    centred = draws - draws.mean(0)
-    sample_var = centred.var(0)
-    m4 = (centred**4).mean(0)
-    np.testing.assert_array_less(np.abs(draws.mean(0) - mean), 5 * np.sqrt(var / n))
-    np.testing.assert_array_less(
-        np.abs(sample_var - var), 5 * np.sqrt((m4 - sample_var**2) / n)
-    )
-
-
 @pytest.mark.parametrize("factory, scipy_logpdf", [c[1:] for c in CASES], ids=IDS)
 def test_log_prob_moments_and_support(factory, scipy_logpdf):
     d = factory(np.random.default_rng(0))
     draws = d.sample(jax.random.PRNGKey(1), (NUM_DRAWS,))
     assert draws.shape == d.shape((NUM_DRAWS,)) and draws.dtype == jnp.float64
-    log_prob, in_support, mean, variance = _score(d, draws)
+    log_prob, in_support, mean, variance = score(d, draws)
     assert log_prob.shape == (NUM_DRAWS,) + d.batch_shape
     assert bool(jnp.all(in_support))
     x = np.asarray(draws[:4])
     np.testing.assert_allclose(log_prob[:4], scipy_logpdf(x, d), rtol=1e-9, atol=1e-9)
-    _check_moments(np.asarray(draws), mean, variance)
+    check_moments(np.asarray(draws), mean, variance)
 
 
 def test_log_prob_against_scipy_far_in_the_tails():

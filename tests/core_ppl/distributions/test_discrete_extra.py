@@ -13,6 +13,8 @@ import core_ppl.distributions as dist
 from core_ppl.diagnostics import effective_sample_size
 from core_ppl.infer import MCMC, NUTS
 
+from .checks import check_moments, score
+
 # Float64: the scipy and finite-difference references need it.
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -310,28 +312,6 @@ CASES = [
 NUM_DRAWS = 20000
 
 
-@jax.jit
-def _score(d, draws):
-    return d.log_prob(draws), d.support(draws), d.mean, d.variance
-
-
-def _check_moments(draws, mean, var):
-    # Mean and variance within 5 Monte Carlo standard errors; the standard
-    # error of the variance uses the empirical fourth central moment.
-    n = draws.shape[0]
-    mean, var = np.asarray(mean), np.asarray(var)
-    assert mean.shape == var.shape == draws.shape[1:]
-    centred = draws - draws.mean(0)
-    sample_var = centred.var(0)
-    m4 = (centred**4).mean(0)
-    np.testing.assert_array_less(
-        np.abs(draws.mean(0) - mean), 5 * np.sqrt(var / n) + 1e-12
-    )
-    np.testing.assert_array_less(
-        np.abs(sample_var - var), 5 * np.sqrt((m4 - sample_var**2) / n) + 1e-12
-    )
-
-
 @pytest.mark.parametrize(
     "factory, scipy_logpmf", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
@@ -340,7 +320,7 @@ def test_log_prob_moments_and_support(factory, scipy_logpmf):
     draws = d.sample(jax.random.PRNGKey(1), (NUM_DRAWS,))
     assert draws.shape == d.shape((NUM_DRAWS,))
     assert jnp.issubdtype(draws.dtype, jnp.integer)
-    log_prob, in_support, mean, variance = _score(d, draws)
+    log_prob, in_support, mean, variance = score(d, draws)
     assert log_prob.shape == (NUM_DRAWS,) + d.batch_shape
     # Multinomial's support also checks that each draw sums to total_count.
     assert bool(jnp.all(in_support)) and bool(jnp.all(jnp.isfinite(log_prob)))
@@ -349,7 +329,7 @@ def test_log_prob_moments_and_support(factory, scipy_logpmf):
     # mass are compared.
     x = np.asarray(draws[:6])
     np.testing.assert_allclose(log_prob[:6], scipy_logpmf(x, d), rtol=1e-9, atol=1e-9)
-    _check_moments(np.asarray(draws, np.float64), mean, variance)
+    check_moments(np.asarray(draws, np.float64), mean, variance)
 
 
 def test_zero_inflated_logits_match_probs():

@@ -12,6 +12,8 @@ from scipy.special import roots_legendre
 import core_ppl.distributions as dist
 from core_ppl.distributions import constraints
 
+from .checks import check_moments, score
+
 # Float64 throughout: scipy comparisons need it, and one dtype means each
 # XLA program compiles once for the whole module. test_float32_default checks
 # the float32 path users get by default.
@@ -232,11 +234,6 @@ CASES = [
 NUM_DRAWS = 20000
 
 
-@jax.jit
-def _score(d, draws):
-    return d.log_prob(draws), d.support(draws), d.mean, d.variance
-
-
 @pytest.mark.parametrize(
     "factory, scipy_logpdf, finite_moments",
     [c[1:] for c in CASES],
@@ -249,28 +246,13 @@ def test_log_prob_shapes_and_moments(factory, scipy_logpdf, finite_moments):
     d = factory(np.random.default_rng(0))
     draws = d.sample(jax.random.PRNGKey(1), (NUM_DRAWS,))
     assert draws.shape == d.shape((NUM_DRAWS,))
-    log_prob, in_support, mean, variance = _score(d, draws)
+    log_prob, in_support, mean, variance = score(d, draws)
     assert log_prob.shape == (NUM_DRAWS,) + d.batch_shape
     assert bool(jnp.all(in_support))
     expected = scipy_logpdf(np.asarray(draws[:4]), d)
     np.testing.assert_allclose(log_prob[:4], expected, rtol=1e-9, atol=1e-9)
     if finite_moments:
-        _check_moments(np.asarray(draws, dtype=np.float64), mean, variance)
-
-
-def _check_moments(draws, mean, var):
-    # Mean and variance within 5 Monte Carlo standard errors; the standard
-    # error of the variance uses the empirical fourth central moment.
-    n = draws.shape[0]
-    mean, var = np.asarray(mean), np.asarray(var)
-    assert mean.shape == var.shape == draws.shape[1:]
-    centred = draws - draws.mean(0)
-    sample_var = centred.var(0)
-    m4 = (centred**4).mean(0)
-    np.testing.assert_array_less(np.abs(draws.mean(0) - mean), 5 * np.sqrt(var / n))
-    np.testing.assert_array_less(
-        np.abs(sample_var - var), 5 * np.sqrt((m4 - sample_var**2) / n) + 1e-12
-    )
+        check_moments(np.asarray(draws, dtype=np.float64), mean, variance)
 
 
 def test_negative_binomial2_mean_parametrisation():

@@ -13,6 +13,8 @@ import core_ppl.distributions as dist
 from core_ppl.distributions import constraints
 from core_ppl.infer import MCMC, NUTS
 
+from .checks import check_moments
+
 pytestmark = pytest.mark.usefixtures("x64")
 
 NUM_DRAWS = 20000
@@ -117,21 +119,6 @@ def test_cdf_of_univariate_mixtures():
 # --- sampling moments ------------------------------------------------------------
 
 
-def _check_moments(draws, mean, var):
-    # Mean and variance within 5 Monte Carlo standard errors (the error of
-    # the variance from the empirical fourth central moment).
-    n = draws.shape[0]
-    mean, var = np.asarray(mean), np.asarray(var)
-    assert mean.shape == var.shape == draws.shape[1:]
-    centred = draws - draws.mean(0)
-    sample_var = centred.var(0)
-    m4 = (centred**4).mean(0)
-    np.testing.assert_array_less(np.abs(draws.mean(0) - mean), 5 * np.sqrt(var / n))
-    np.testing.assert_array_less(
-        np.abs(sample_var - var), 5 * np.sqrt((m4 - sample_var**2) / n)
-    )
-
-
 def _hand_moments(weights, means, variances):
     # Law of total variance, written out for an independent check.
     mean = np.sum(weights * means, -1)
@@ -150,7 +137,7 @@ def test_sample_moments(make):
     draws, (indices,) = _draw(d, jax.random.PRNGKey(0))
     assert draws.shape == d.shape((NUM_DRAWS,))
     assert indices.shape == (NUM_DRAWS,) + d.batch_shape
-    _check_moments(np.asarray(draws), d.mean, d.variance)
+    check_moments(np.asarray(draws), d.mean, d.variance)
     # The component indices follow the weights (binomial error per category).
     probs = np.asarray(jnp.exp(d._log_weights()))
     freq = np.stack([np.mean(np.asarray(indices) == k, 0) for k in range(2)], -1)

@@ -15,26 +15,11 @@ from core_ppl.diagnostics import effective_sample_size
 from core_ppl.distributions import constraints
 from core_ppl.infer import MCMC, NUTS
 
+from .checks import check_moments
+
 pytestmark = pytest.mark.usefixtures("x64")
 
 NUM_DRAWS = 20000
-
-
-def _check_moments(draws, mean, var):
-    # Mean and variance within 5 Monte Carlo standard errors; the standard
-    # error of the variance uses the empirical fourth central moment.
-    n = draws.shape[0]
-    mean, var = np.asarray(mean), np.asarray(var)
-    assert mean.shape == var.shape == draws.shape[1:]
-    centred = draws - draws.mean(0)
-    sample_var = centred.var(0)
-    m4 = (centred**4).mean(0)
-    np.testing.assert_array_less(
-        np.abs(draws.mean(0) - mean), 5 * np.sqrt(var / n) + 1e-12
-    )
-    np.testing.assert_array_less(
-        np.abs(sample_var - var), 5 * np.sqrt((m4 - sample_var**2) / n) + 1e-12
-    )
 
 
 # --- GaussianRandomWalk ----------------------------------------------------------
@@ -59,7 +44,7 @@ def test_gaussian_random_walk_density_and_moments():
     expected = [[mvn.logpdf(x) for x, mvn in zip(row, walk_mvn)] for row in head]
     np.testing.assert_allclose(log_prob, expected, rtol=1e-10)
     np.testing.assert_allclose(d.variance, [np.diag(_walk_cov(s, 4)) for s in scale])
-    _check_moments(np.asarray(draws), d.mean, d.variance)
+    check_moments(np.asarray(draws), d.mean, d.variance)
     # The increments are uncorrelated: the walk's covariance is scale^2 min(s, t).
     emp_cov = np.cov(np.asarray(draws[:, 0]), rowvar=False)
     cov = _walk_cov(0.5, 4)
@@ -140,7 +125,7 @@ def test_low_rank_moments():
     d = _low_rank(np.random.default_rng(2), batch=(2,), n=3, r=2)
     draws = np.asarray(d.sample(jax.random.PRNGKey(3), (NUM_DRAWS,)))
     assert draws.shape == (NUM_DRAWS, 2, 3)
-    _check_moments(draws, d.mean, d.variance)
+    check_moments(draws, d.mean, d.variance)
     cov = np.asarray(d.covariance_matrix[0])
     emp_cov = np.cov(draws[:, 0], rowvar=False)
     # Var of a Gaussian sample covariance: (S_ij^2 + S_ii S_jj) / n.
@@ -250,7 +235,7 @@ def test_lkj_samples_moments_and_wrappers():
     np.testing.assert_allclose(d.variance[:, 0, 1], 1 / (2 * a + 1), rtol=1e-12)
     np.testing.assert_allclose(d.mean, np.broadcast_to(np.eye(3), (2, 3, 3)))
     rows, cols = np.tril_indices(dim, -1)
-    _check_moments(
+    check_moments(
         draws[..., rows, cols],
         np.asarray(d.mean)[..., rows, cols],
         np.asarray(d.variance)[..., rows, cols],
