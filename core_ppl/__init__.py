@@ -13,10 +13,15 @@ mirror NumPyro's so that a model ports by changing its imports, and
 
 Importing this package changes no global JAX setting and starts no JAX
 backend; :mod:`core_ppl.util` holds the process settings a user may opt into
-(:func:`enable_x64`, :func:`set_host_device_count`, re-exported here).
+(:func:`enable_x64`, :func:`set_host_device_count`, :func:`set_platform`,
+re-exported here, as is :func:`~core_ppl.distributions.enable_validation`).
 """
 
 from core_ppl import diagnostics, distributions, handlers, infer, optim
+from core_ppl.distributions.distribution import (
+    enable_validation,
+    validation_enabled,
+)
 from core_ppl.primitives import (
     deterministic,
     factor,
@@ -27,7 +32,7 @@ from core_ppl.primitives import (
     sample,
     subsample,
 )
-from core_ppl.util import enable_x64, set_host_device_count
+from core_ppl.util import enable_x64, set_host_device_count, set_platform
 
 __version__ = "0.1.0"
 
@@ -35,6 +40,7 @@ __all__ = [
     "deterministic",
     "diagnostics",
     "distributions",
+    "enable_validation",
     "enable_x64",
     "factor",
     "handlers",
@@ -46,5 +52,7 @@ __all__ = [
     "prng_key",
     "sample",
     "set_host_device_count",
+    "set_platform",
     "subsample",
+    "validation_enabled",
 ]

@@ -14,7 +14,12 @@ import os
 import warnings
 from numbers import Integral
 
-__all__ = ["enable_x64", "set_host_device_count", "set_small_loop_threshold"]
+__all__ = [
+    "enable_x64",
+    "set_host_device_count",
+    "set_platform",
+    "set_small_loop_threshold",
+]
 
 _EXTRA_OPTIONS_FLAG = "--xla_backend_extra_options="
 _SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
@@ -82,6 +87,34 @@ def set_host_device_count(n: int) -> None:
     ]
     os.environ["XLA_FLAGS"] = " ".join([_DEVICE_COUNT_FLAG + str(int(n)), *flags])
     _warn_if_started("set_host_device_count")
+
+
+def set_platform(platform: str | None = None) -> None:
+    """Choose the backend JAX computes on: ``"cpu"``, ``"gpu"`` or ``"tpu"``.
+
+    This sets ``jax.config``'s ``jax_platforms`` for the whole process (the
+    setting that replaced ``jax_platform_name``, which NumPyro's
+    ``set_platform`` sets). Call it at the start of a program, before JAX
+    runs anything.
+
+    Parameters
+    ----------
+    platform : str, optional
+        The platform; by default the environment variable
+        ``JAX_PLATFORM_NAME``, else ``"cpu"``.
+
+    Examples
+    --------
+    >>> import core_ppl
+    >>> core_ppl.set_platform("cpu")  # doctest: +SKIP
+    """
+    import jax
+
+    if platform is None:
+        platform = os.environ.get("JAX_PLATFORM_NAME", "cpu")
+    if not isinstance(platform, str):
+        raise TypeError(f"platform must be a str, got {type(platform).__name__}")
+    jax.config.update("jax_platforms", platform)
 
 
 def set_small_loop_threshold(num_bytes: int = 2**20) -> None:

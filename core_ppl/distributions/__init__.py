@@ -53,6 +53,8 @@ from core_ppl.distributions.distribution import (
     MaskedDistribution,
     TransformedDistribution,
     Unit,
+    enable_validation,
+    validation_enabled,
 )
 from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
 from core_ppl.distributions.transforms import biject_to
@@ -105,5 +107,7 @@ __all__ = [
     "ZeroInflatedPoisson",
     "biject_to",
     "constraints",
+    "enable_validation",
     "transforms",
+    "validation_enabled",
 ]

@@ -29,6 +29,8 @@ distributions:
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -45,6 +47,8 @@ __all__ = [
     "MaskedDistribution",
     "TransformedDistribution",
     "Unit",
+    "enable_validation",
+    "validation_enabled",
 ]
 
 
@@ -101,6 +105,44 @@ def check_param(dist_name, name, constraint, value):
     )
 
 
+# --- validation by default -----------------------------------------------------
+
+# What ``validate_args=None`` means: the process-wide default set by
+# ``enable_validation`` (NumPyro's convention), False until a user opts in.
+_VALIDATE_BY_DEFAULT = [False]
+
+
+def enable_validation(is_validate=True):
+    """Validate the parameters and ``log_prob`` values of every distribution
+    created without an explicit ``validate_args`` (or stop, with False).
+
+    A setting the user opts into for the whole process, as NumPyro's
+    ``enable_validation``; the packages never call it. Checks run on concrete
+    values only, so jitted code is unaffected.
+
+    Examples
+    --------
+    >>> import core_ppl.distributions as dist
+    >>> with dist.validation_enabled():  # doctest: +ELLIPSIS
+    ...     dist.Normal(0.0, -1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Normal: parameter 'scale' must satisfy the constraint positive, ...
+    """
+    _VALIDATE_BY_DEFAULT[0] = bool(is_validate)
+
+
+@contextlib.contextmanager
+def validation_enabled(is_validate=True):
+    """``enable_validation(is_validate)`` inside a ``with`` block only."""
+    previous = _VALIDATE_BY_DEFAULT[0]
+    enable_validation(is_validate)
+    try:
+        yield
+    finally:
+        enable_validation(previous)
+
+
 # --- base class ---------------------------------------------------------------
 
 
@@ -143,6 +185,8 @@ class Distribution:
     def __init__(self, batch_shape=(), event_shape=(), *, validate_args=None):
         self._batch_shape = tuple(int(s) for s in batch_shape)
         self._event_shape = tuple(int(s) for s in event_shape)
+        if validate_args is None:
+            validate_args = _VALIDATE_BY_DEFAULT[0]
         self._validate_args = bool(validate_args)
         if self._validate_args:
             self._validate_params()

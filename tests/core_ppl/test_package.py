@@ -38,7 +38,8 @@ print(json.dumps({"started": xla_bridge.backends_are_initialized(),
 
 
 def test_top_level_names():
-    for name in ("subsample", "plate_stack", "enable_x64", "set_host_device_count"):
+    for name in ("subsample", "plate_stack", "enable_x64", "set_host_device_count",
+                 "set_platform", "enable_validation", "validation_enabled"):
         assert name in core_ppl.__all__ and callable(getattr(core_ppl, name))
     assert core_ppl.enable_x64 is util.enable_x64
 
@@ -74,3 +75,32 @@ def test_set_host_device_count_rejects_bad_counts():
         core_ppl.set_host_device_count(0)
     with pytest.raises(TypeError, match="n must be an int, got float"):
         core_ppl.set_host_device_count(2.0)
+
+
+def test_set_platform_chooses_the_backend():
+    code = """
+import core_ppl, jax
+core_ppl.set_platform("cpu")
+print(jax.config.jax_platforms, jax.devices()[0].platform)
+"""
+    # Start with no platform chosen, so only set_platform can give "cpu".
+    assert _run(code, JAX_PLATFORMS="") == "cpu cpu"
+
+
+def test_enable_validation_sets_the_default_of_validate_args():
+    import core_ppl.distributions as dist
+
+    dist.Normal(0.0, -1.0)  # not validated by default
+    with core_ppl.validation_enabled():
+        with pytest.raises(ValueError, match="'scale'"):
+            dist.Normal(0.0, -1.0)
+        dist.Normal(0.0, -1.0, validate_args=False)  # an explicit False wins
+        with pytest.raises(ValueError, match="outside the support"):
+            dist.Exponential(1.0).log_prob(-1.0)
+    dist.Normal(0.0, -1.0)  # the previous default is back
+    try:
+        core_ppl.enable_validation()
+        with pytest.raises(ValueError, match="'rate'"):
+            dist.Poisson(-2.0)
+    finally:
+        core_ppl.enable_validation(False)
