@@ -86,7 +86,8 @@ def set_dir(path, max_bytes: int | None = None) -> None:
     """Use ``path`` (None: no cache) instead of the environment's choice, and
     keep at most ``max_bytes`` there. See :func:`core_ppl.util.set_cache_dir`."""
     if path is not None and not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str, a path or None, got {type(path).__name__}")
+        kind = type(path).__name__
+        raise TypeError(f"path must be a str, a path or None, got {kind}")
     if max_bytes is not None:
         if not isinstance(max_bytes, int) or isinstance(max_bytes, bool):
             raise TypeError(
