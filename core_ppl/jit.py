@@ -140,9 +140,12 @@ class _Jitted:
             return jitted(*args, **kwargs)
         dynamic_args, dynamic_kwargs, static = _split(self._static, args, kwargs)
         signature = _signature(static, (dynamic_args, dynamic_kwargs))
-        if signature is None:  # arrays on another device than the default
+        try:
+            compiled = self._compiled.get(signature)
+        except TypeError:  # an unhashable static value: jax.jit says so
+            signature = None
+        if signature is None:  # also arrays on another device than the default
             return jitted(*args, **kwargs)
-        compiled = self._compiled.get(signature)
         if compiled is None:
             compiled = self._compile_once(signature, jitted, small, args, kwargs)
         return compiled(*dynamic_args, **dynamic_kwargs)
@@ -152,14 +155,17 @@ class _Jitted:
         calling with the same signature wait for it."""
         with _LOCK:
             lock = self._compiling.setdefault(signature, threading.Lock())
-        with lock:
-            compiled = self._compiled.get(signature)
-            if compiled is None:
-                lowered = jitted.lower(*args, **kwargs)
-                compiled = _load_or_compile(lowered, compiler_options(small))
-                with _LOCK:
-                    self._compiled[signature] = compiled
-                    self._compiling.pop(signature, None)
+        try:
+            with lock:
+                compiled = self._compiled.get(signature)
+                if compiled is None:
+                    lowered = jitted.lower(*args, **kwargs)
+                    compiled = _load_or_compile(lowered, compiler_options(small))
+                    with _LOCK:
+                        self._compiled[signature] = compiled
+        finally:  # also when tracing fails: the next call tries again
+            with _LOCK:
+                self._compiling.pop(signature, None)
         return compiled
 
     def lower(self, *args, **kwargs):

@@ -332,3 +332,12 @@ def test_processes_share_the_sampler_program(tmp_path):
     assert _count(later["compiled"], "_run_chains") == 0
     for run in first:
         np.testing.assert_array_equal(run["coef"], later["coef"])
+
+
+def test_errors_are_those_of_jax_jit(cache_in):
+    with pytest.raises((TypeError, ValueError), match="hashable"):
+        _program()(X, power=[3])  # static arguments must be hashable
+    program = _program()
+    with pytest.raises(TypeError):
+        program("not an array", power=3)
+    np.testing.assert_allclose(program(X, power=3), EXPECTED, rtol=1e-6)
