@@ -88,7 +88,12 @@ def _is_whole(entry):
 # --- load instead of compile ---------------------------------------------------------
 
 
+def _jax_settings():
+    return {name: str(value) for name, value in jax.config.values.items()}
+
+
 def test_a_stored_program_is_loaded_without_compiling(cache_in):
+    settings = _jax_settings()
     value, compiled = _compiles(lambda: _program()(X, power=3))
     np.testing.assert_allclose(value, EXPECTED, rtol=1e-6)
     assert _count(compiled, "cached_polynomial") == 1
@@ -106,6 +111,7 @@ def test_a_stored_program_is_loaded_without_compiling(cache_in):
     assert program._cache_size() == 2
     core_ppl.util.clear_cache()
     assert _entries(cache_in) == []
+    assert _jax_settings() == settings  # scoped to our programs
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "truncated", "empty", "incompatible"])
