@@ -142,7 +142,7 @@ class _Jitted:
     def __call__(self, *args, **kwargs):
         small = self._size_class(jax.tree.leaves((args, kwargs)))
         jitted = self._jitted_for(small)
-        if small is None or self._static is None or cache.cache_dir() is None:
+        if small is None or self._static is None or not _is_cacheable_context():
             return jitted(*args, **kwargs)
         dynamic_args, dynamic_kwargs, static = _split(self._static, args, kwargs)
         signature = _signature(static, (dynamic_args, dynamic_kwargs))
@@ -189,6 +189,16 @@ class _Jitted:
 
 
 # --- the on-disk cache ---------------------------------------------------------------
+
+
+def _is_cacheable_context() -> bool:
+    """The cache is on, and no context asks ``jax.jit`` for something else:
+    eager execution (``jax.disable_jit``) or another default device."""
+    return (
+        not jax.config.jax_disable_jit
+        and jax.config.jax_default_device is None
+        and cache.cache_dir() is not None
+    )
 
 
 def _static_arguments(fun, jit_kwargs):

@@ -347,3 +347,14 @@ def test_errors_are_those_of_jax_jit(cache_in):
     with pytest.raises(TypeError):
         program("not an array", power=3)
     np.testing.assert_allclose(program(X, power=3), EXPECTED, rtol=1e-6)
+
+
+def test_contexts_that_change_jax_jit_bypass_the_cache(cache_in):
+    with jax.disable_jit():  # eager, op by op: nothing compiled or stored
+        value, compiled = _compiles(lambda: _program()(X, power=3))
+    assert _count(compiled, "cached_polynomial") == 0
+    with jax.default_device(jax.devices()[0]):
+        again = _program()(X, power=3)
+    for result in (value, again):
+        np.testing.assert_allclose(result, EXPECTED, rtol=1e-6)
+    assert _entries(cache_in) == []
