@@ -145,10 +145,10 @@ class _Jitted:
         if small is None or self._static is None or not _is_cacheable_context():
             return jitted(*args, **kwargs)
         dynamic_args, dynamic_kwargs, static = _split(self._static, args, kwargs)
-        signature = _signature(static, (dynamic_args, dynamic_kwargs))
         try:
+            signature = _signature(static, (dynamic_args, dynamic_kwargs))
             compiled = self._compiled.get(signature)
-        except TypeError:  # an unhashable static value: jax.jit says so
+        except TypeError:  # not an array, an unhashable static: jax.jit says so
             signature = None
         if signature is None:  # also arrays on another device than the default
             return jitted(*args, **kwargs)
