@@ -16,24 +16,38 @@ also compile with LLVM optimisation level 2 instead of XLA's 3. Their runs
 are bound by kernel launches, not arithmetic, so the extra optimisation buys
 nothing there, and dropping it halves the compile: eight schools compiled in
 2.2 s instead of 4.7 s, SKIM on 100 x 8 data in 5.0 s instead of 7.4 s, and
-both sampled as fast (within 3%, the noise). With real data it does cost:
-sampling was ~9% slower on breast cancer (569 x 30, 68 KB) and a
-gradient on COVTYPE-sized data ~6% slower, hence the threshold.
+both sampled as fast (within 3%, the noise). With large data it does cost:
+a gradient on COVTYPE-sized data was ~6% slower, hence a threshold. It was
+16 KiB, which left breast cancer (569 x 30, padded to 640 rows: ~80 KB) at
+level 3, where ~9% slower sampling had been measured. Measured again for
+the first fit (``benchmarks/first_fit.py``: its sampler program compiled
+with both levels in one process, alternated, same 2-core machine): level 2
+compiled in 2.6-3.4 s instead of 4.1-5.7 s, and the 1000 NUTS iterations
+ran in 0.08-0.13 s against 0.10-0.16 s, equal within the noise. The
+compile is most of a first fit, so the threshold is now 256 KiB.
 
 These are per-program compile options, so they are set on our programs
 only, never process-wide: importing core_ppl changes no JAX setting, and a
 user's own ``jax.jit`` compiles as before. They are used when JAX computes
 on CPU and the installed XLA knows them; elsewhere programs compile with
 XLA's defaults.
+
+Top-level programs also go through the on-disk cache of :mod:`core_ppl.cache`
+(when it is on): a program another process has compiled is loaded instead of
+compiled. The call is then traced and lowered as before (the lowered text is
+the cache key), and only XLA's compilation is skipped.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable
 
 import jax
+
+from core_ppl import cache
 
 __all__ = [
     "CPU_COMPILER_OPTIONS",
@@ -48,13 +62,15 @@ SMALL_PROGRAM_CPU_COMPILER_OPTIONS = {
     **CPU_COMPILER_OPTIONS,
     "xla_backend_optimization_level": 2,
 }
-SMALL_PROGRAM_BYTES = 2**14
+SMALL_PROGRAM_BYTES = 2**18
 
-# Guards the first call of compiler_options and each _Jitted's table of
-# top-level jits: fits run in threads (GridSearchCV under joblib's threading
-# backend) must share one jax.jit per size class, or each would compile the
-# same program again.
+# Guards the first call of compiler_options and each _Jitted's tables (the
+# top-level jits, the compiled programs, the locks of programs compiling):
+# fits run in threads (GridSearchCV under joblib's threading backend) must
+# share one jax.jit per size class and one executable per signature, or each
+# would compile the same program again.
 _LOCK = threading.RLock()
+_STATIC_KWARGS = frozenset({"static_argnums", "static_argnames"})
 
 
 @functools.cache
@@ -84,6 +100,11 @@ class _Jitted:
     of its size class, built at its first call (not at import, when no
     backend has started). The size class depends on shapes and dtypes only,
     so arguments of the same shapes always reuse the same compiled program.
+
+    With the on-disk cache on, a top-level call instead runs an executable
+    of this object's own table, keyed by the call's signature (static
+    arguments, tree structure and types of the others) and compiled, or
+    loaded from the cache, by :func:`_load_or_compile` at its first call.
     """
 
     def __init__(self, fun: Callable, jit_kwargs: dict):
@@ -91,13 +112,19 @@ class _Jitted:
         self._jit_kwargs = jit_kwargs
         self._nested = jax.jit(fun, **jit_kwargs)
         self._top_level = {}  # small (bool) -> jax.jit
+        self._static = _static_arguments(fun, jit_kwargs)
+        self._compiled = {}  # signature -> jax.stages.Compiled
+        self._compiling = {}  # signature -> lock held while it compiles
 
-    def _jitted_for(self, args, kwargs):
-        leaves = jax.tree.leaves((args, kwargs))
+    def _size_class(self, leaves) -> bool | None:
+        """True for small array arguments, False for large, None if traced."""
         if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            return None
+        return sum(getattr(leaf, "nbytes", 0) for leaf in leaves) <= SMALL_PROGRAM_BYTES
+
+    def _jitted_for(self, small):
+        if small is None:
             return self._nested
-        nbytes = sum(getattr(leaf, "nbytes", 0) for leaf in leaves)
-        small = nbytes <= SMALL_PROGRAM_BYTES
         jitted = self._top_level.get(small)
         if jitted is None:
             with _LOCK:  # checked again: another thread may have built it
@@ -113,18 +140,154 @@ class _Jitted:
         return jax.jit(self.__wrapped__, compiler_options=options, **self._jit_kwargs)
 
     def __call__(self, *args, **kwargs):
-        return self._jitted_for(args, kwargs)(*args, **kwargs)
+        small = self._size_class(jax.tree.leaves((args, kwargs)))
+        jitted = self._jitted_for(small)
+        if small is None or self._static is None or not _is_cacheable_context():
+            return jitted(*args, **kwargs)
+        dynamic_args, dynamic_kwargs, static = _split(self._static, args, kwargs)
+        try:
+            signature = _signature(static, (dynamic_args, dynamic_kwargs))
+            compiled = self._compiled.get(signature)
+        except TypeError:  # not an array, an unhashable static: jax.jit says so
+            signature = None
+        if signature is None:  # also arrays on another device than the default
+            return jitted(*args, **kwargs)
+        if compiled is None:
+            compiled = self._compile_once(signature, jitted, small, args, kwargs)
+        return compiled(*dynamic_args, **dynamic_kwargs)
+
+    def _compile_once(self, signature, jitted, small, args, kwargs):
+        """The executable of ``signature``, made by one thread while others
+        calling with the same signature wait for it."""
+        with _LOCK:
+            lock = self._compiling.setdefault(signature, threading.Lock())
+        try:
+            with lock:
+                compiled = self._compiled.get(signature)
+                if compiled is None:
+                    lowered = jitted.lower(*args, **kwargs)
+                    compiled = _load_or_compile(lowered, compiler_options(small))
+                    with _LOCK:
+                        self._compiled[signature] = compiled
+        finally:  # also when tracing fails: the next call tries again
+            with _LOCK:
+                self._compiling.pop(signature, None)
+        return compiled
 
     def lower(self, *args, **kwargs):
         """``lower`` of the ``jax.jit`` these arguments are compiled with."""
-        return self._jitted_for(args, kwargs).lower(*args, **kwargs)
+        small = self._size_class(jax.tree.leaves((args, kwargs)))
+        return self._jitted_for(small).lower(*args, **kwargs)
 
     def _cache_size(self) -> int:
-        """Programs compiled so far, over all size classes."""
+        """Programs compiled (or loaded) so far, over all size classes."""
         with _LOCK:
             top_level = tuple(self._top_level.values())
+            own = len(self._compiled)
         jitted = {id(j): j for j in (self._nested, *top_level)}
-        return sum(j._cache_size() for j in jitted.values())
+        return own + sum(j._cache_size() for j in jitted.values())
+
+
+# --- the on-disk cache ---------------------------------------------------------------
+
+
+def _is_cacheable_context() -> bool:
+    """The cache is on, and no context asks ``jax.jit`` for something else:
+    eager execution (``jax.disable_jit``) or another default device."""
+    return (
+        not jax.config.jax_disable_jit
+        and jax.config.jax_default_device is None
+        and cache.cache_dir() is not None
+    )
+
+
+def _static_arguments(fun, jit_kwargs):
+    """``(positions, names)`` of the static arguments, each static argument
+    known both ways as ``jax.jit`` resolves them; None when other ``jax.jit``
+    options are used (the cache then stays out of the way)."""
+    if not set(jit_kwargs) <= _STATIC_KWARGS:
+        return None
+    nums = jit_kwargs.get("static_argnums", ())
+    names = jit_kwargs.get("static_argnames", ())
+    nums = {nums} if isinstance(nums, int) else set(nums)
+    names = {names} if isinstance(names, str) else set(names)
+    try:
+        parameters = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    for i, parameter in enumerate(parameters):
+        positional = parameter.kind in (
+            parameter.POSITIONAL_ONLY,
+            parameter.POSITIONAL_OR_KEYWORD,
+        )
+        if positional and parameter.name in names:
+            nums.add(i)
+        if positional and i in nums and parameter.kind != parameter.POSITIONAL_ONLY:
+            names.add(parameter.name)
+    return frozenset(nums), frozenset(names)
+
+
+def _split(static_arguments, args, kwargs):
+    """``(dynamic args, dynamic kwargs, static values)`` of a call: a compiled
+    program takes its dynamic arguments only."""
+    nums, names = static_arguments
+    dynamic_args = tuple(a for i, a in enumerate(args) if i not in nums)
+    dynamic_kwargs = {k: v for k, v in kwargs.items() if k not in names}
+    static = (
+        tuple((i, a) for i, a in enumerate(args) if i in nums),
+        tuple(sorted((k, v) for k, v in kwargs.items() if k in names)),
+    )
+    return dynamic_args, dynamic_kwargs, static
+
+
+def _signature(static, dynamic):
+    """What selects a program, as ``jax.jit`` selects it: the static values,
+    the tree structure and the types of the array leaves, and the precision
+    in force. None when a leaf lives on another device than the default one
+    (such calls go to ``jax.jit``, which places the program there)."""
+    leaves, treedef = jax.tree.flatten(dynamic)
+    default_device = jax.devices()[0]
+    for leaf in leaves:
+        sharding = getattr(leaf, "sharding", None)
+        if sharding is not None and sharding.device_set != {default_device}:
+            return None
+    types = tuple(jax.typeof(leaf) for leaf in leaves)
+    return static, treedef, types, bool(jax.config.jax_enable_x64)
+
+
+def _has_host_callbacks(lowered, text) -> bool:
+    # JAX records a program's host callbacks on its lowering (private, read
+    # defensively); their executables hold pointers into this process.
+    compile_args = getattr(getattr(lowered, "_lowering", None), "compile_args", None)
+    if isinstance(compile_args, dict) and "host_callbacks" in compile_args:
+        return bool(compile_args["host_callbacks"])
+    return "callback" in text
+
+
+def _load_or_compile(lowered, options):
+    """The executable of ``lowered``: loaded from the on-disk cache, or
+    compiled and stored there."""
+    from jax.experimental import serialize_executable
+
+    text = lowered.as_text()
+    if _has_host_callbacks(lowered, text):
+        return lowered.compile()
+    key = cache.program_key(text, options)
+    body = cache.load(key)
+    if body is not None:
+        try:
+            return serialize_executable.deserialize_and_load(
+                body, lowered.in_tree, lowered.out_tree
+            )
+        except Exception:  # noqa: BLE001 - written by another JAX: recompile it
+            pass
+    compiled = lowered.compile()
+    try:
+        body, _, _ = serialize_executable.serialize(compiled)
+    except Exception:  # noqa: BLE001 - not serialisable here (backend, constants)
+        return compiled
+    cache.store(key, body)
+    return compiled
 
 
 def jit(fun: Callable, /, **jit_kwargs) -> Callable:

@@ -15,7 +15,9 @@ import warnings
 from numbers import Integral
 
 __all__ = [
+    "clear_cache",
     "enable_x64",
+    "set_cache_dir",
     "set_host_device_count",
     "set_platform",
     "set_small_loop_threshold",
@@ -171,6 +173,51 @@ def set_small_loop_threshold(num_bytes: int = 2**20) -> None:
     joined = ",".join(f"{key}={value}" for key, value in extra_options.items())
     os.environ["XLA_FLAGS"] = " ".join([*flags, _EXTRA_OPTIONS_FLAG + joined])
     _warn_if_started("set_small_loop_threshold")
+
+
+def set_cache_dir(path, *, max_bytes: int | None = None) -> None:
+    """Keep core_ppl's compiled programs in ``path``, or nowhere with None.
+
+    By default the cache lives in ``CORE_PPL_CACHE_DIR`` when that variable
+    is set (``off`` disables it), else in ``$XDG_CACHE_HOME/core_ppl`` or
+    ``~/.cache/core_ppl``; this overrides both for the rest of the process
+    (child processes follow the environment variable). The directory is
+    created private to the user; one owned by someone else or writable by
+    group or others is refused with a warning. Only core_ppl's own programs
+    are cached: JAX's settings are unchanged. See :mod:`core_ppl.cache`.
+
+    Parameters
+    ----------
+    path : str, path-like or None
+        The directory; None disables the cache.
+    max_bytes : int, optional
+        Size bound of the directory; the least recently used programs are
+        removed beyond it. Default: unchanged (1 GiB at start).
+
+    Examples
+    --------
+    >>> import core_ppl.util
+    >>> core_ppl.util.set_cache_dir(None)  # compile in every process  # doctest: +SKIP
+    """
+    from core_ppl import cache
+
+    cache.set_dir(path, max_bytes)
+
+
+def clear_cache() -> None:
+    """Remove every compiled program from the cache directory in use.
+
+    Programs already loaded in this process keep running; later processes
+    compile them again.
+
+    Examples
+    --------
+    >>> import core_ppl.util
+    >>> core_ppl.util.clear_cache()  # doctest: +SKIP
+    """
+    from core_ppl import cache
+
+    cache.clear()
 
 
 def _warn_if_started(name: str) -> None:

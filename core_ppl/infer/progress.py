@@ -1,11 +1,15 @@
 """Progress bars fed from inside compiled loops (MCMC and SVI share them).
 
 A tqdm bar is registered on the host under an integer *token*, and the token
-enters the compiled loop as a traced ``int32`` (``-1``: no bar). About every
-5% of the iterations a ``lax.cond`` fires a ``jax.debug.callback`` with the
-token and the number of iterations done. The compiled program is therefore
-the same with or without a bar: turning it on neither recompiles nor changes
-a single number the loop computes.
+enters the compiled loop as a traced ``int32``. About every 5% of the
+iterations a ``lax.cond`` fires a ``jax.debug.callback`` with the token and
+the number of iterations done. Without a bar the token is None, and
+:func:`report` then adds nothing to the program: a program with a host
+callback cannot be written to disk (``core_ppl.cache``), so the common case,
+no bar, must not carry one. Programs with a bar are therefore a second
+variant, compiled once for all bars (the token is traced); the callback
+reads values and never feeds any back, so both variants compute the same
+numbers.
 
 Each report is a host callback (about 0.2-0.8 ms on CPU), so their number, not
 the bar, is what costs: 20 per run keep it within a few percent of the run
@@ -24,7 +28,7 @@ import numpy as np
 
 __all__ = ["NO_BAR", "ProgressBar", "report"]
 
-NO_BAR = -1
+NO_BAR = None
 _NUM_REPORTS = 20
 
 _BARS: dict = {}  # token -> (tqdm bar, on_report)
@@ -51,10 +55,13 @@ def report(token, done, total: int, *values):
     ``total`` (static) iterations are finished, about every 5%.
 
     ``values`` (traced scalars, e.g. the current loss) are passed to the
-    bar's ``on_report``.
+    bar's ``on_report``. With ``token`` None (:data:`NO_BAR`, static) this
+    adds nothing to the program.
     """
+    if token is None:
+        return
     every = max(1, total // _NUM_REPORTS)
-    is_due = (token != NO_BAR) & ((done % every == 0) | (done == total))
+    is_due = (done % every == 0) | (done == total)
     # One array for both integers: JAX moves each callback argument to a
     # device array first, ~0.06 ms apiece on CPU.
     token_and_done = jnp.stack([token, done]).astype(jnp.int32)
@@ -71,7 +78,8 @@ class ProgressBar:
     Parameters
     ----------
     enabled : bool
-        Without a bar the token is :data:`NO_BAR`.
+        Without a bar :attr:`token` is :data:`NO_BAR` (None), for programs
+        without the callback.
     total : int
         Number of iterations of the loop.
     description : str
@@ -97,8 +105,13 @@ class ProgressBar:
                 _BARS[self.token] = (bar, self.on_report)
         return self
 
+    def traced_token(self):
+        """The token as the compiled loop takes it: an ``int32`` array, or
+        None without a bar."""
+        return None if self.token is NO_BAR else jnp.asarray(self.token, jnp.int32)
+
     def __exit__(self, *exc):
-        if self.token != NO_BAR:
+        if self.token is not NO_BAR:
             jax.effects_barrier()  # deliver the last reports first
             with _LOCK:
                 bar, _ = _BARS.pop(self.token)

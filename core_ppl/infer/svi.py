@@ -322,7 +322,7 @@ class SVI:
             state, losses = _run_jit(
                 init_state,
                 arrays,
-                jnp.int32(bar.token),
+                bar.traced_token(),
                 config=self._config(stable_update),
                 static=static,
                 num_steps=num_steps,

@@ -151,7 +151,7 @@ class _SharedInputs(NamedTuple):
     target_accept_prob: jax.Array
     trajectory_length: jax.Array
     num_steps: jax.Array
-    progress_token: jax.Array
+    progress_token: jax.Array | None  # None: no bar, no host callback
 
 
 # --- progress bar ----------------------------------------------------------------
@@ -745,7 +745,7 @@ class MCMC:
             target_accept_prob=np.asarray(sampler.target_accept_prob, dtype),
             trajectory_length=np.asarray(trajectory_length, dtype),
             num_steps=np.asarray(num_steps, np.int32),
-            progress_token=np.asarray(progress.NO_BAR, np.int32),
+            progress_token=progress.NO_BAR,
         )
         return config, chains, shared, model_arrays
 
@@ -799,7 +799,7 @@ class MCMC:
             f"{self.num_chains} chain(s)",
             _warmup_or_sample(config.num_warmup),
         ) as bar:
-            shared = shared._replace(progress_token=jnp.asarray(bar.token, jnp.int32))
+            shared = shared._replace(progress_token=bar.traced_token())
             if method == "vectorized":
                 return _run_jit(config, chains, shared, model_arrays)
             per_device = jax.tree.map(lambda x: x[:, None], chains)
@@ -816,7 +816,7 @@ class MCMC:
                 f"chain {c + 1}/{self.num_chains}",
                 _warmup_or_sample(config.num_warmup),
             ) as bar:
-                token = jnp.asarray(bar.token, jnp.int32)
+                token = bar.traced_token()
                 out = _run_jit(
                     config, one, shared._replace(progress_token=token), model_arrays
                 )
