@@ -405,9 +405,11 @@ class _ModelEstimator(BaseBayesianEstimator):
             cls.__init__ = _make_init({**hyper.defaults, **INFERENCE_DEFAULTS})
         cls._parameter_constraints = {
             **BaseBayesianEstimator._parameter_constraints,
-            # Validated in fit instead: floats must convert to arrays, the
-            # others are the model's own business.
+            # Validated in fit instead (floats must convert to arrays, the
+            # others are the model's business), unless the class declares
+            # constraints of its own.
             **{name: "no_validation" for name in hyper.defaults},
+            **cls.__dict__.get("_parameter_constraints", {}),
         }
 
     # --- hooks of the base ---------------------------------------------------------
@@ -470,7 +472,8 @@ class _ModelEstimator(BaseBayesianEstimator):
         out = []
         for rows in gen_batches(X.shape[0], _PREDICT_ROWS):
             chunk = X[rows]
-            padded = _as_jax(_pad_rows(chunk, bucket_size(len(chunk), 64)))
+            n_padded = bucket_size(len(chunk), self._min_padded_rows)
+            padded = _as_jax(_pad_rows(chunk, n_padded))
             result = kernel(
                 draws, keys, padded, values, model=model, response=self._response,
                 **static,

@@ -8,6 +8,7 @@ errors: 5 standard errors of a posterior mean, sd / sqrt(ESS).
 
 import pickle
 from functools import partial
+from numbers import Real
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import core_ppl as ppl
@@ -119,9 +121,13 @@ def test_hyperparameters_are_constructor_parameters():
 
 def test_subclassing_the_base_with_a_model():
     class Linear(ModelRegressor, model=linear_model):
-        pass
+        # A class may validate its hyperparameters as scikit-learn does.
+        _parameter_constraints = {"noise": [Interval(Real, 0, None, closed="neither")]}
 
     assert Linear(noise=0.5).get_params()["noise"] == 0.5
+    assert Linear._parameter_constraints["prior_scale"] == "no_validation"
+    with pytest.raises(ValueError, match="'noise' parameter of Linear"):
+        Linear(noise=-1.0).fit(np.ones((5, 1)), np.ones(5))
 
 
 def test_bad_models_and_arguments_are_named():
