@@ -661,6 +661,27 @@ class ModelClassifier(ClassifierMixin, _ModelEstimator):
     --------
     make_estimator : Make such a class from a model function.
     ModelRegressor : The regressor counterpart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import core_ppl as ppl
+    >>> import core_ppl.distributions as dist
+    >>> from bayes_sklearn import ModelClassifier
+    >>> def logistic(X, y=None, *, prior_scale=1.0):
+    ...     coef = ppl.sample("coef", dist.Normal(0.0, prior_scale).expand(
+    ...         (X.shape[1],)).to_event(1))
+    ...     with ppl.plate("rows", X.shape[0]):
+    ...         ppl.sample("y", dist.Bernoulli(logits=X @ coef), obs=y)
+    >>> class Logistic(ModelClassifier, model=logistic):
+    ...     pass
+    >>> X = np.linspace(-2, 2, 40)[:, None]
+    >>> y = np.where(X[:, 0] > 0, "pos", "neg")
+    >>> clf = Logistic(n_warmup=100, n_draws=100, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['neg', 'pos'], dtype='<U3')
+    >>> clf.predict([[-1.5], [1.5]])
+    array(['neg', 'pos'], dtype='<U3')
     """
 
     def _model_inputs(self, X, y, sample_weight):
