@@ -311,8 +311,16 @@ def _check_response_site(model, response, args):
     """
     found = {}
 
+    def feasible(site):
+        # A feasible value for every latent site: an improper prior
+        # (ImproperUniform) cannot be sampled.
+        if site["type"] != "sample" or site["is_observed"]:
+            return None
+        return site["fn"].support.feasible_like(jnp.zeros(site["fn"].shape()))
+
     def probe(*args):
-        seeded = handlers.seed(model, jax.random.PRNGKey(0))
+        substituted = handlers.substitute(model, substitute_fn=feasible)
+        seeded = handlers.seed(substituted, jax.random.PRNGKey(0))
         site = handlers.trace(seeded).get_trace(*args).get(response)
         if site is None or site["type"] != "sample":
             raise ValueError(f"no sample site named {response!r}")
