@@ -1,4 +1,5 @@
-"""BayesianLinearRegression against BayesianRidge and on data with outliers.
+"""BayesianLinearRegression against BayesianRidge and on data with outliers;
+BayesianPoissonRegressor against PoissonRegressor and a Laplace approximation.
 
 Tolerances: 5 Monte Carlo standard errors (sd / sqrt(ESS)) of each posterior
 mean, plus, against BayesianRidge, the bound derived below on the effect of
@@ -9,10 +10,10 @@ from functools import partial
 
 import numpy as np
 import pytest
-from sklearn.linear_model import BayesianRidge
+from sklearn.linear_model import BayesianRidge, PoissonRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from bayes_sklearn import BayesianLinearRegression
+from bayes_sklearn import BayesianLinearRegression, BayesianPoissonRegressor
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,51 @@ def test_student_t_noise_resists_outliers(data):
     assert np.abs(robust.coef_ - planted).max() < np.abs(normal.coef_ - planted).max()
 
 
+def test_poisson_matches_the_mode_and_the_laplace_approximation():
+    rng = np.random.default_rng(1)
+    n, prior_scale = 200, 2.0
+    X = rng.normal(size=(n, 3))
+    y = rng.poisson(np.exp(X @ np.array([0.5, -0.3, 0.0]) + 1.0))
+    reg = BayesianPoissonRegressor(
+        prior_scale=prior_scale, n_warmup=300, n_draws=1000, random_state=0
+    ).fit(X, y)
+    # The posterior mode: PoissonRegressor's loss is the mean negative
+    # log-likelihood plus alpha/2 ||coef||^2, so alpha = 1 / (n prior_scale^2);
+    # its intercept is unpenalized, ours has a N(0, 10) prior (0.5% of the
+    # curvature here, below the tolerance).
+    mode = PoissonRegressor(
+        alpha=1 / (n * prior_scale**2), tol=1e-10, max_iter=1000
+    ).fit(X, y)
+    # Laplace: the inverse Hessian of the negative log posterior at the mode.
+    design = np.hstack([X, np.ones((n, 1))])
+    rate = np.exp(design @ np.r_[mode.coef_, mode.intercept_])
+    hessian = design.T @ (rate[:, None] * design)
+    hessian += np.diag(np.r_[np.full(3, prior_scale**-2.0), 10.0**-2])
+    laplace_sd = np.sqrt(np.diag(np.linalg.inv(hessian)))
+    table = reg.summary()
+    names = ["coef[x0]", "coef[x1]", "coef[x2]", "intercept"]
+    mean = table.loc[names, "mean"].to_numpy()
+    sd = table.loc[names, "sd"].to_numpy()
+    ess = table.loc[names, "ess"].to_numpy()
+    # Mean and mode differ by O(1 / n) against an sd of O(1 / sqrt(n))
+    # (Bernstein-von Mises): a quarter sd at n = 200, plus 5 Monte Carlo
+    # standard errors.
+    gap = np.abs(mean - np.r_[mode.coef_, mode.intercept_])
+    np.testing.assert_array_less(gap, 0.25 * laplace_sd + 5 * sd / np.sqrt(ess))
+    # The sd of a sample sd is about sd / sqrt(2 ESS).
+    np.testing.assert_array_less(np.abs(sd / laplace_sd - 1), 5 / np.sqrt(2 * ess))
+    mean, std = reg.predict(X[:3], return_std=True)
+    np.testing.assert_allclose(mean, mode.predict(X[:3]), rtol=0.05)
+    assert np.all(std > np.sqrt(mean))  # Poisson noise plus the posterior's
+
+
+def test_poisson_rejects_negative_counts():
+    with pytest.raises(ValueError, match="non-negative"):
+        BayesianPoissonRegressor(n_warmup=10, n_draws=10).fit(
+            np.ones((3, 1)), [1.0, -1.0, 2.0]
+        )
+
+
 # --- scikit-learn's estimator checks ---------------------------------------------
 
 EXPECTED_FAILED_CHECKS = {
@@ -90,7 +136,10 @@ def _check_name(check):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(
-    [BayesianLinearRegression(n_warmup=50, n_draws=50, random_state=0)],
+    [
+        BayesianLinearRegression(n_warmup=50, n_draws=50, random_state=0),
+        BayesianPoissonRegressor(n_warmup=50, n_draws=50, random_state=0),
+    ],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):
