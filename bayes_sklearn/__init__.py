@@ -8,11 +8,18 @@ them. Importing this package changes no global JAX setting.
 """
 
 from bayes_sklearn._base import BaseBayesianEstimator
+from bayes_sklearn._linear import BayesianLinearRegression, BayesianPoissonRegressor
 from bayes_sklearn._logistic import BayesianLogisticRegression
+from bayes_sklearn._model import ModelClassifier, ModelRegressor, make_estimator
 from bayes_sklearn._sparse_interaction import SparseInteractionRegressor
 
 __all__ = [
     "BaseBayesianEstimator",
+    "BayesianLinearRegression",
     "BayesianLogisticRegression",
+    "BayesianPoissonRegressor",
+    "ModelClassifier",
+    "ModelRegressor",
     "SparseInteractionRegressor",
+    "make_estimator",
 ]

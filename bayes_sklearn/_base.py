@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +46,7 @@ from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
 from core_ppl.optim import Adam
 
-__all__ = ["BaseBayesianEstimator", "bucket_size"]
+__all__ = ["BaseBayesianEstimator", "ModelInputs", "bucket_size"]
 
 # Split R-hat above this means the chains disagree (Vehtari, Gelman, Simpson,
 # Carpenter and Buerkner 2021, section 4: "R-hat < 1.01").
@@ -78,6 +79,29 @@ _SVI_STEP_SIZE = 0.01
 
 
 # --- helpers -----------------------------------------------------------------
+
+
+class ModelInputs(NamedTuple):
+    """What ``_model_inputs`` hands to the sampler and to the later hooks.
+
+    Attributes
+    ----------
+    rows : tuple of array
+        Arrays whose first axis is the samples; the base pads them to the
+        row bucket and passes them first to the model.
+    hyperparameters : tuple
+        Values passed to the model after the sample weights, as arrays, so
+        that new values reuse the compiled program.
+    context : object, default=None
+        Whatever the encoding computed that ``_trim_draws`` and
+        ``_set_fitted_attributes`` need (a standardiser, a change of
+        coordinates, the class labels): handed to them by the base, never
+        stored on the estimator in between.
+    """
+
+    rows: tuple
+    hyperparameters: tuple
+    context: Any = None
 
 
 def bucket_size(n, minimum):
@@ -426,8 +450,10 @@ class BaseBayesianEstimator(BaseEstimator):
     ``_validation_kwargs`` : dict
         Extra keyword arguments of ``validate_data`` for ``(X, y)``, e.g.
         ``{"y_numeric": True}`` for a regressor.
-    ``_get_model(self)`` : required
-        Return the model function. It must be a *module-level* function
+    ``_get_model(self, context)`` : required
+        Return the model function (``context`` is the one of
+        :class:`ModelInputs`, for models that depend on the encoding). It
+        must be a *module-level* function, or one made once and reused
         (its identity keys the compile cache), called as
         ``model(*rows, weight, *hyperparameters)``. ``weight`` has shape
         ``(n_padded,)``: the sample weight of each row, 0 on padding rows;
@@ -435,24 +461,27 @@ class BaseBayesianEstimator(BaseEstimator):
         with ``handlers.mask(mask=weight > 0)`` and
         ``handlers.scale(scale=jnp.where(weight > 0, weight, 1.0))``).
     ``_model_inputs(self, X, y, sample_weight)`` : required
-        Given validated NumPy ``X``, ``y`` and ``sample_weight``, return
-        ``(rows, hyperparameters)``: a tuple of arrays whose first axis is
-        the samples (padded here), and a tuple of hyperparameter values
+        Given validated NumPy ``X``, ``y`` and ``sample_weight``, return a
+        :class:`ModelInputs`: ``rows``, a tuple of arrays whose first axis
+        is the samples (padded here); ``hyperparameters``, a tuple of values
         (scalars or arrays, passed as arrays so new values reuse the
-        compiled program). May set fitted attributes needed for encoding,
-        e.g. ``classes_``.
+        compiled program); and ``context``, whatever the later hooks need
+        from the encoding (e.g. the class labels), which the base hands to
+        them: hooks pass state by return value, never through attributes
+        set in one hook and read in another.
     ``_min_padded_rows`` : int, default=64
         Smallest row bucket (see :func:`bucket_size`). Models whose cost
         grows slowly with the rows (linear predictors) can afford a larger
         one, so that small data sets of different sizes share a program.
-    ``_trim_draws(self, grouped)`` : optional
+    ``_trim_draws(self, grouped, context)`` : optional
         Trim the model's draws, a dict of NumPy arrays shaped ``(n_chains,
         n_draws, ...)``, to the reported parameters, before diagnostics and
         ``posterior_samples_``: drop parameters that exist only because of
         padding (e.g. coefficients of zero columns added in
         ``_model_inputs``), map reparameterized sites back.
-    ``_set_fitted_attributes(self)`` : optional
-        Derive attributes such as ``coef_`` from ``posterior_samples_``.
+    ``_set_fitted_attributes(self, context)`` : optional
+        Derive attributes such as ``coef_`` or ``classes_`` from
+        ``posterior_samples_`` and the ``context`` of ``_model_inputs``.
     ``_parameter_labels(self)`` : optional
         Map a site name to one label sequence per axis of the site, used by
         :meth:`summary` (default: feature names for nothing, indices for
@@ -508,20 +537,25 @@ class BaseBayesianEstimator(BaseEstimator):
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         rng_key = _jax_key(self.random_state)
-        rows, hyperparameters = self._model_inputs(X, y, sample_weight)
+        inputs = self._model_inputs(X, y, sample_weight)
         n_padded = bucket_size(X.shape[0], self._min_padded_rows)
         args = (
-            *(_as_jax(_pad_rows(np.asarray(row), n_padded)) for row in rows),
+            *(_as_jax(_pad_rows(np.asarray(row), n_padded)) for row in inputs.rows),
             _as_jax(_pad_rows(sample_weight, n_padded)),
-            *(_as_jax(value) for value in hyperparameters),
+            *(_as_jax(value) for value in inputs.hyperparameters),
         )
-        self.posterior_samples_, self.diagnostics_ = self._infer(rng_key, args)
-        self._set_fitted_attributes()
+        self.posterior_samples_, self.diagnostics_ = self._infer(
+            rng_key, args, inputs.context
+        )
+        self._set_fitted_attributes(inputs.context)
         return self
 
-    def _infer(self, rng_key, args):
-        """Run the chosen inference; return merged draws and diagnostics."""
-        model = self._get_model()
+    def _infer(self, rng_key, args, context):
+        """Run the chosen inference; return merged draws and diagnostics.
+
+        ``context`` is the one of :class:`ModelInputs`, for ``_trim_draws``.
+        """
+        model = self._get_model(context)
         if self.inference == "nuts":
             grouped, diverging = _run_nuts(
                 model,
@@ -532,7 +566,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 n_chains=self.n_chains,
                 verbose=self.verbose,
             )
-            grouped = self._trim_draws(grouped)
+            grouped = self._trim_draws(grouped, context)
             diagnostics = _nuts_diagnostics(grouped, diverging)
             _warn_if_not_converged(diagnostics, type(self).__name__)
         else:
@@ -544,7 +578,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 n_draws=self.n_draws,
                 verbose=self.verbose,
             )
-            grouped = self._trim_draws(grouped)
+            grouped = self._trim_draws(grouped, context)
             tail = max(1, elbo.shape[0] // 10)
             diagnostics = {
                 "inference": "svi",
@@ -562,17 +596,17 @@ class BaseBayesianEstimator(BaseEstimator):
 
     # --- subclass hooks --------------------------------------------------------
 
-    def _get_model(self):
+    def _get_model(self, context):
         raise NotImplementedError(f"{type(self).__name__} must define _get_model")
 
     def _model_inputs(self, X, y, sample_weight):
         raise NotImplementedError(f"{type(self).__name__} must define _model_inputs")
 
-    def _trim_draws(self, grouped):
+    def _trim_draws(self, grouped, context):
         """Trim the model's draws to the reported parameters (identity here)."""
         return grouped
 
-    def _set_fitted_attributes(self):
+    def _set_fitted_attributes(self, context):
         """Derive subclass attributes from ``posterior_samples_`` (none here)."""
 
     def _parameter_labels(self):

@@ -19,6 +19,7 @@ the posterior predictive distribution.
 from __future__ import annotations
 
 from numbers import Real
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -30,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
-from bayes_sklearn._base import BaseBayesianEstimator, bucket_size
+from bayes_sklearn._base import BaseBayesianEstimator, ModelInputs, bucket_size
 from bayes_sklearn._laplace import laplace_approximation
 from core_ppl import handlers
 from core_ppl.distributions import constraints
@@ -146,6 +147,23 @@ def _logistic_model(design, y, weight, prior_scale, mode, scale):
         basis = jnp.asarray(sum_to_zero_basis(mode.shape[0] + 1), coef.dtype)
         coef = basis @ coef
     _observe(design @ coef.T, y, weight)
+
+
+class _Encoding(NamedTuple):
+    """What ``_model_inputs`` computed that the later hooks need.
+
+    Attributes
+    ----------
+    classes : ndarray of shape (n_classes,)
+        The class labels, sorted; ``y`` was encoded as their indices.
+    mode, scale : ndarray
+        The sampler's coordinates: coefficients ``mode + scale @ z`` (or
+        ``mode + scale * z`` for a vector ``scale``), see ``_logistic_model``.
+    """
+
+    classes: np.ndarray
+    mode: np.ndarray
+    scale: np.ndarray
 
 
 # --- the estimator ---------------------------------------------------------------
@@ -371,16 +389,16 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
 
     _min_padded_rows = _MIN_PADDED_ROWS
 
-    def _get_model(self):
+    def _get_model(self, context):
         return _logistic_model
 
     def _model_inputs(self, X, y, sample_weight):
         check_classification_targets(y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        classes, y_index = np.unique(y, return_inverse=True)
         _check_two_weighted_classes(
-            type(self).__name__, self.classes_, y_index, sample_weight
+            type(self).__name__, classes, y_index, sample_weight
         )
-        n_classes = self.classes_.shape[0]
+        n_classes = classes.shape[0]
         # Zero columns leave the likelihood unchanged: their coefficients keep
         # their prior, independent of the rest, and are trimmed after the fit.
         n_padded = bucket_size(X.shape[1], _MIN_PADDED_FEATURES)
@@ -407,19 +425,22 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
                 pass
         if n_classes == 2:
             mode, prior_scale = mode[0], prior_scale[0]
-        self._coef_from_z = (mode, scale)  # read by _trim_draws
         y_obs = y_index.astype(np.float64 if n_classes == 2 else np.int32)
-        return (design, y_obs), (prior_scale, mode, scale)
+        return ModelInputs(
+            rows=(design, y_obs),
+            hyperparameters=(prior_scale, mode, scale),
+            context=_Encoding(classes=classes, mode=mode, scale=scale),
+        )
 
-    def _trim_draws(self, grouped):
+    def _trim_draws(self, grouped, context):
         # z -> coefficients (see _logistic_model); softmax contrasts -> one
         # effect per class; padding columns dropped, the intercept split off.
-        mode, scale = self._coef_from_z
+        mode, scale = context.mode, context.scale
         z = grouped["z"].astype(np.float64)
         step = z @ scale.T if scale.ndim == 2 else z * scale
         coef = mode + step.reshape(z.shape[:2] + mode.shape)
-        if self.classes_.shape[0] > 2:
-            basis = sum_to_zero_basis(self.classes_.shape[0])
+        if context.classes.shape[0] > 2:
+            basis = sum_to_zero_basis(context.classes.shape[0])
             coef = np.einsum("kj,cdjf->cdkf", basis, coef)
         dtype = grouped["z"].dtype
         draws = {"coef": coef[..., : self.n_features_in_].astype(dtype)}
@@ -427,7 +448,8 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
             draws["intercept"] = coef[..., -1].astype(dtype)
         return draws
 
-    def _set_fitted_attributes(self):
+    def _set_fitted_attributes(self, context):
+        self.classes_ = context.classes
         n_outputs = 1 if self.classes_.shape[0] == 2 else self.classes_.shape[0]
         coef = self.posterior_samples_["coef"].mean(axis=0, dtype=np.float64)
         self.coef_ = coef.reshape(n_outputs, -1)

@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 import core_ppl as ppl
 import core_ppl.distributions as dist
 from bayes_sklearn import _skim_kernel as sk
-from bayes_sklearn._base import BaseBayesianEstimator, bucket_size
+from bayes_sklearn._base import BaseBayesianEstimator, ModelInputs, bucket_size
 from core_ppl.jit import jit
 
 __all__ = ["SparseInteractionRegressor", "sparse_interaction_model"]
@@ -168,6 +168,23 @@ class _Standardiser:
 
     def transform_y(self, y):
         return (y - self.y_mean) / self.y_scale
+
+
+class _Training(NamedTuple):
+    """What ``_model_inputs`` computed that ``_set_fitted_attributes`` needs.
+
+    Attributes
+    ----------
+    standardiser : _Standardiser
+        The weighted standardisation of ``X`` and ``y``.
+    train : tuple of ndarray
+        Standardised ``X`` (feature-padded), ``y`` and the sample weights,
+        padded to the row bucket: the GP's training set for coefficients
+        and predictions.
+    """
+
+    standardiser: _Standardiser
+    train: tuple
 
 
 def _weighted_moments(A, weight):
@@ -594,20 +611,20 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
 
     # --- hooks of the base -------------------------------------------------------
 
-    def _get_model(self):
+    def _get_model(self, context):
         return sparse_interaction_model
 
     def _model_inputs(self, X, y, sample_weight):
         _check_training_size(type(self).__name__, X, sample_weight)
         n_features = X.shape[1]
         sparsity = self._resolved_sparsity(n_features)
-        self._standardiser = _Standardiser(X, y, sample_weight)
-        X_std = self._padded_columns(self._standardiser.transform_X(X))
-        y_std = self._standardiser.transform_y(y)
+        standardiser = _Standardiser(X, y, sample_weight)
+        X_std = self._padded_columns(standardiser.transform_X(X))
+        y_std = standardiser.transform_y(y)
         # The training set for coefficients and predictions, padded like the
         # sampler's so that fits of similar size share compiled programs.
         n_rows = bucket_size(X.shape[0], self._min_padded_rows)
-        self._train = tuple(
+        train = tuple(
             np.pad(a, [(0, n_rows - X.shape[0])] + [(0, 0)] * (a.ndim - 1))
             for a in (X_std, y_std, sample_weight)
         )
@@ -622,7 +639,11 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
             self.c,
             sk.DEFAULT_JITTER,
         )
-        return (X_std, y_std), tuple(np.float64(v) for v in hyperparameters)
+        return ModelInputs(
+            rows=(X_std, y_std),
+            hyperparameters=tuple(np.float64(v) for v in hyperparameters),
+            context=_Training(standardiser=standardiser, train=train),
+        )
 
     def _padded_columns(self, X):
         """Append the zero columns of the feature bucket (exact padding)."""
@@ -643,13 +664,15 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
             )
         return float(self.expected_sparsity)
 
-    def _trim_draws(self, grouped):
+    def _trim_draws(self, grouped, context):
         return {**grouped, "lambda": grouped["lambda"][..., : self.n_features_in_]}
 
     def _parameter_labels(self):
         return {"lambda": (self._feature_labels(),)}
 
-    def _set_fitted_attributes(self):
+    def _set_fitted_attributes(self, context):
+        # Fitted state kept for prediction and for the steps below.
+        self._standardiser, self._train = context.standardiser, context.train
         effects = self._probe_all_effects()
         self._set_main_effects(effects)
         self._set_interactions(effects)

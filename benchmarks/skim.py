@@ -51,7 +51,8 @@ def make_data(rng, n_samples, n_features):
 def model_args(reg, X, y):
     """The padded arrays the estimator hands to the sampler."""
     weight = np.ones(len(y))
-    rows, hyper = reg._model_inputs(X, y, weight)
+    inputs = reg._model_inputs(X, y, weight)
+    rows, hyper = inputs.rows, inputs.hyperparameters
     n_rows = bucket_size(len(y), reg._min_padded_rows)
     padded = [np.pad(r, [(0, n_rows - len(y))] + [(0, 0)] * (r.ndim - 1)) for r in rows]
     weight = np.pad(weight, (0, n_rows - len(y)))
