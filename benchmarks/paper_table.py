@@ -21,7 +21,9 @@ monitoring events) is followed by a second run of the same number of draws
 from the adapted state; that run gives the time per leapfrog step, steps per
 draw, min ESS per draw, min ESS per second of sampling (compile time
 subtracted) and divergences. ``--show-warmup`` prints each run's adapted
-step size and inverse mass matrix.
+step size and inverse mass matrix; ``--small-loop-threshold BYTES`` runs
+both libraries with XLA's small loops compiled as one function each
+(``core_ppl.util.set_small_loop_threshold``).
 
 Run it from a virtual environment holding numpyro (never a dependency)::
 
@@ -30,6 +32,7 @@ Run it from a virtual environment holding numpyro (never a dependency)::
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -370,8 +373,18 @@ def main():
         help="HMM 500+500, SKIM 200+200, COVTYPE 5 draws of 10 steps",
     )
     parser.add_argument("--show-warmup", action="store_true")
+    parser.add_argument(
+        "--small-loop-threshold",
+        type=int,
+        help="call core_ppl.util.set_small_loop_threshold(BYTES) first; the "
+        "fresh processes of both libraries inherit it",
+    )
     parser.add_argument("--only", help=argparse.SUPPRESS)  # LIBRARY:MODEL:SEED
     opts = parser.parse_args()
+    if opts.small_loop_threshold is not None:  # before JAX starts
+        from core_ppl.util import set_small_loop_threshold
+
+        set_small_loop_threshold(opts.small_loop_threshold)
     if opts.quick:
         opts.skim, opts.covtype_draws = (200, 200), 5
     if opts.only:
@@ -383,7 +396,8 @@ def main():
     print(
         f"device {jax.devices()[0]}, jax {jax.__version__}, numpyro "
         f"{numpyro.__version__}; HMM {opts.hmm}, SKIM {opts.skim} (warmup, draws), "
-        f"1 chain; COVTYPE {opts.covtype_draws} HMC draws; fresh process per run",
+        f"1 chain; COVTYPE {opts.covtype_draws} HMC draws; fresh process per run; "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}",
         flush=True,
     )
     for name in opts.models:
