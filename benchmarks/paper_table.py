@@ -126,9 +126,13 @@ def models(ppl, dist):
         lam = ppl.sample("lambda", dist.HalfCauchy(jnp.ones(p)).to_event(1))
         kappa = jnp.sqrt(msq) * lam / jnp.sqrt(msq + (eta1 * lam) ** 2)
         cov = skim_kernel(kappa * X, eta1, eta2, 1.0) + sigma**2 * jnp.eye(n)
-        ppl.sample(
-            "y", dist.MultivariateNormal(jnp.zeros(n), covariance_matrix=cov), obs=y
+        # NumPyro validates parameters by default, and a covariance built from
+        # a prior draw (HalfCauchy scales) can fail its float32 check while
+        # tracing at initialisation: validate in neither library.
+        likelihood = dist.MultivariateNormal(
+            jnp.zeros(n), covariance_matrix=cov, validate_args=False
         )
+        ppl.sample("y", likelihood, obs=y)
 
     def logistic_regression(X, y):
         beta = ppl.sample(
