@@ -21,7 +21,10 @@ monitoring events) is followed by a second run of the same number of draws
 from the adapted state; that run gives the time per leapfrog step, steps per
 draw, min ESS per draw, min ESS per second of sampling (compile time
 subtracted) and divergences. ``--show-warmup`` prints each run's adapted
-step size and inverse mass matrix; ``--small-loop-threshold BYTES`` runs
+step size and inverse mass matrix; ``--in-process REPEATS`` also times
+the COVTYPE gradient and the samplers' leapfrog steps with both libraries in
+one process, alternating (less noisy on a shared machine);
+``--small-loop-threshold BYTES`` runs
 both libraries with XLA's small loops compiled as one function each
 (``core_ppl.util.set_small_loop_threshold``).
 
@@ -302,6 +305,74 @@ def time_gradient(library, num_draws, seed):
     }
 
 
+def _covtype_gradient(library, args):
+    ppl, dist, _, initialize_model = _library(library)
+    model = models(ppl, dist)["covtype"]
+    info = initialize_model(jax.random.PRNGKey(0), model, model_args=args)
+    grad = jax.jit(jax.value_and_grad(info.potential_fn))
+    z = info.param_info.z
+
+    def gradient():  # seconds per call
+        start = time.perf_counter()
+        jax.block_until_ready(grad(z))
+        return time.perf_counter() - start
+
+    return gradient
+
+
+def _warm_sampler(library, name, args, num_warmup, num_draws):
+    ppl, dist, infer, _ = _library(library)
+    mcmc = infer.MCMC(
+        infer.NUTS(models(ppl, dist)[name]),
+        num_warmup=num_warmup,
+        num_samples=num_draws,
+        progress_bar=False,
+    )
+    mcmc.run(jax.random.PRNGKey(0), *args)
+    state = mcmc.last_state
+
+    def sample():  # seconds per leapfrog step, compile time subtracted
+        mcmc.post_warmup_state = state
+        run = TIMER.time(
+            lambda: jax.block_until_ready(
+                mcmc.run(jax.random.PRNGKey(1), *args, extra_fields=("num_steps",))
+                or mcmc.get_samples()
+            )
+        )
+        steps = int(np.sum(mcmc.get_extra_fields()["num_steps"]))
+        return (run.wall_s - run.compile_s) / steps
+
+    return sample
+
+
+def in_process(name, opts, repeats):
+    """Ours and NumPyro's in one process, called alternately ``repeats``
+    times: the COVTYPE gradient, or a sampled model's time per leapfrog step
+    from its adapted state. Each pair's ratio sees the same load, which on a
+    shared machine moves more between processes than between two calls."""
+    args = DATA[name]()
+    if name == "covtype":
+        timed = {lib: _covtype_gradient(lib, args) for lib in LIBRARIES}
+    else:
+        budget = {"hmm": opts.hmm, "skim": opts.skim}[name]
+        timed = {lib: _warm_sampler(lib, name, args, *budget) for lib in LIBRARIES}
+    for call in timed.values():  # compile and warm up
+        call()
+    seconds = {lib: [] for lib in LIBRARIES}
+    for _ in range(repeats):
+        for lib, call in timed.items():
+            seconds[lib].append(call())
+    ratio = np.array(seconds["core_ppl"]) / np.array(seconds["numpyro"])
+    what = "gradient" if name == "covtype" else "leapfrog step"
+    return (
+        f"{name} {what}, one process, {repeats} alternating calls: ours "
+        f"{1e3 * np.median(seconds['core_ppl']):.4g} ms, numpyro "
+        f"{1e3 * np.median(seconds['numpyro']):.4g} ms; ratio median "
+        f"{np.median(ratio):.3f}, quartiles [{np.quantile(ratio, 0.25):.3f}, "
+        f"{np.quantile(ratio, 0.75):.3f}]"
+    )
+
+
 def run_one(library, name, opts, seed):
     if name == "covtype":
         return time_gradient(library, opts.covtype_draws, seed)
@@ -378,6 +449,13 @@ def main():
     )
     parser.add_argument("--show-warmup", action="store_true")
     parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="REPEATS",
+        help="also time both libraries in one process, alternating REPEATS "
+        "times (COVTYPE gradient; leapfrog step of HMM and SKIM)",
+    )
+    parser.add_argument(
         "--small-loop-threshold",
         type=int,
         help="call core_ppl.util.set_small_loop_threshold(BYTES) first; the "
@@ -419,7 +497,10 @@ def main():
                         f"\n    inverse mass diag {r['inverse_mass_diag']}",
                         flush=True,
                     )
-        print(summarise(name, pairs), flush=True)
+        if pairs:  # --pairs 0 with --in-process times in one process only
+            print(summarise(name, pairs), flush=True)
+        if opts.in_process:
+            print(in_process(name, opts, opts.in_process), flush=True)
 
 
 if __name__ == "__main__":
