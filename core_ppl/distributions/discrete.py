@@ -81,8 +81,9 @@ def _log1p_exp(x):
     value and gradient on 581,012 logits. That is all the work a Bernoulli
     likelihood on large data (COVTYPE) does besides its two matrix-vector
     products; NUTS on breast cancer (569 x 30) took 0.92x the time per
-    leapfrog step (0.83-0.96x, 8 alternating runs). The derivative is defined here because autodiff of the
-    formula gets 0 at ``x = 0`` (``d|x|/dx`` is 1 there), not 1/2.
+    leapfrog step (0.83-0.96x, 8 alternating runs). The derivative is
+    defined here because autodiff of the formula gets 0 at ``x = 0``
+    (``d|x|/dx`` is 1 there), not 1/2.
     """
     return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
 
