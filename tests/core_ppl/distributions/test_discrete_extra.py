@@ -496,3 +496,27 @@ def test_values_outside_support_raise_under_validate_args():
 def test_zero_inflated_base_must_be_a_distribution():
     with pytest.raises(TypeError, match="base_dist must be a Distribution"):
         dist.ZeroInflatedDistribution(3.0, gate=0.1)
+
+
+# --- Bernoulli(logits): value and gradient over the whole range of logits ---------
+
+
+def test_bernoulli_logits_log_prob_and_gradient_at_extreme_logits():
+    logits = np.array([-1e4, -100.0, -30.0, -1.0, 0.0, 1e-8, 1.0, 30.0, 100.0, 1e4])
+    for value in (0.0, 1.0):
+        log_prob = dist.Bernoulli(logits=logits).log_prob(np.full_like(logits, value))
+        # log sigmoid(l) = -log(1 + e^-l) and log(1 - sigmoid(l)) = -log(1 + e^l),
+        # by NumPy's logaddexp in float64.
+        sign = 1.0 if value else -1.0
+        # v * l - log(1 + e^l) cancels for v = 1, l >> 0: rounding of l remains.
+        reference = -np.logaddexp(0.0, -sign * logits)
+        rounding = 4 * np.finfo(np.float64).eps * np.maximum(np.abs(logits), 1.0)
+        error = np.abs(log_prob - reference)
+        assert np.all(error <= 1e-12 * np.abs(reference) + rounding)
+        # d/dl log p(v | l) = v - sigmoid(l); sigmoid(0) = 1/2 exactly.
+        grad = jax.vmap(
+            jax.grad(lambda t: dist.Bernoulli(logits=t).log_prob(value))
+        )(jnp.asarray(logits))
+        np.testing.assert_allclose(grad, value - st.logistic.cdf(logits), atol=1e-15)
+    half = jax.grad(lambda t: dist.Bernoulli(logits=t).log_prob(1.0))(0.0)
+    assert float(half) == 0.5

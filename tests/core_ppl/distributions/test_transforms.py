@@ -238,3 +238,19 @@ def test_corr_matrix_cholesky_transform():
     # -sum_j (K - j) log L_jj, 1-based j: here -(log L_22 + 0 * log L_33).
     expected = -np.log(np.linalg.cholesky(np.asarray(corr))[1, 1])
     np.testing.assert_allclose(t.log_abs_det_jacobian(corr, chol), expected)
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_stick_breaking_is_centred_on_the_uniform_simplex(k):
+    """biject_to(simplex) shifts the i-th logit by -log(K - 1 - i) (Stan's
+    and NumPyro's choice), so zero maps to the uniform simplex and a warmup
+    started at the origin starts at the Dirichlet(1)'s mean; each coordinate
+    is the logit of its stick fraction y_i / (y_i + ... + y_K), shifted."""
+    t = biject_to(constraints.simplex)
+    np.testing.assert_allclose(t(jnp.zeros(k - 1)), np.full(k, 1.0 / k), rtol=1e-12)
+    np.testing.assert_allclose(t.inv(jnp.full(k, 1.0 / k)), 0.0, atol=1e-12)
+    y = np.random.default_rng(k).dirichlet(np.ones(k))
+    rest = np.cumsum(y[::-1])[::-1]
+    fraction = y[:-1] / rest[:-1]
+    expected = np.log(fraction / (1 - fraction)) + np.log(np.arange(k - 1, 0, -1))
+    np.testing.assert_allclose(t.inv(jnp.asarray(y)), expected, rtol=1e-10)
