@@ -154,7 +154,7 @@ def set_small_loop_threshold(num_bytes: int = 2**20) -> None:
     Examples
     --------
     >>> import core_ppl.util
-    >>> core_ppl.util.set_small_loop_threshold()  # first thing in a script
+    >>> core_ppl.util.set_small_loop_threshold()  # doctest: +SKIP
     """
     if not isinstance(num_bytes, Integral) or isinstance(num_bytes, bool):
         raise TypeError(f"num_bytes must be an int, got {type(num_bytes).__name__}")
