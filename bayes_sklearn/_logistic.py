@@ -323,14 +323,14 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from bayes_sklearn import BayesianLogisticRegression
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = BayesianLogisticRegression(n_warmup=200, n_draws=200,
+    >>> clf = BayesianLogisticRegression(n_warmup=300, n_draws=400,
     ...                                  random_state=0).fit(X, y)
     >>> clf.predict(X[:2])
     array([0, 0])
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     >>> clf.predict_proba_draws(X[:2]).shape
-    (200, 2, 3)
+    (400, 2, 3)
     """
 
     _parameter_constraints: dict = {
