@@ -1,7 +1,7 @@
 """Pure JAX mathematics of the sparse kernel interaction model (SKIM).
 
 The model (Agrawal, Huggins, Trippe, Broderick 2019, "The Kernel Interaction
-Trick", arXiv 1905.06501; notes/skim.md) is a regression on all main effects
+Trick", arXiv 1905.06501; docs/skim.md) is a regression on all main effects
 and all pairwise interactions,
 
     f(x) = theta_0 + sum_i theta_i x_i + sum_{i<j} theta_ij x_i x_j,
@@ -66,7 +66,7 @@ __all__ = [
     "weighted_log_marginal_likelihood",
 ]
 
-#: Jitter added to the diagonal of the training Gram matrix (notes/skim.md 2).
+#: Jitter added to the diagonal of the training Gram matrix (docs/skim.md 2).
 DEFAULT_JITTER = 1e-4
 
 # Extra diagonal jitter relative to the mean kernel diagonal, in units of the
@@ -106,7 +106,7 @@ class KernelParams(NamedTuple):
 
 
 def kernel_params(eta1, msq, xisq, lam, c):
-    """Derived kernel scales of notes/skim.md section 2, items 7 and 8.
+    """Derived kernel scales of docs/skim.md section 2, items 7 and 8.
 
     Parameters
     ----------
@@ -140,7 +140,7 @@ def interaction_kernel(X, Z, params):
     """Evaluate the SKIM kernel between all rows of ``X`` and ``Z``.
 
     ``k(x, z) = c^2 + eta1^2 <u, v> + eta2^2 sum_{i<j} u_i u_j v_i v_j`` with
-    ``u = kappa * x`` and ``v = kappa * z`` (notes/skim.md 2.1). The pair sum
+    ``u = kappa * x`` and ``v = kappa * z`` (docs/skim.md 2.1). The pair sum
     uses ``sum_{i<j} u_i u_j v_i v_j = (<u, v>^2 - <u*u, v*v>) / 2``, so the
     whole matrix costs two matrix products, O(N M P).
 
@@ -182,7 +182,7 @@ def training_gram(X, params, noise_var, jitter=DEFAULT_JITTER, is_observed=None)
     noise_var : scalar or array of shape (N,)
         Observation noise variance ``sigma^2``, or one per row.
     jitter : float, default=1e-4
-        Absolute diagonal jitter (notes/skim.md 2). A further
+        Absolute diagonal jitter (docs/skim.md 2). A further
         ``10 * eps * mean(diag k)`` is added, which only matters in float32.
     is_observed : bool array of shape (N,), optional
         Rows marked False (padding) are decoupled from all others and get
@@ -351,7 +351,7 @@ _gaussian_log_density.defvjp(_gaussian_log_density_fwd, _gaussian_log_density_bw
 def log_marginal_likelihood(
     X, y, params, noise_var, jitter=DEFAULT_JITTER, is_observed=None
 ):
-    """Log density of ``y ~ MultivariateNormal(0, K)`` (notes/skim.md 2.2).
+    """Log density of ``y ~ MultivariateNormal(0, K)`` (docs/skim.md 2.2).
 
     ``-1/2 y^T K^{-1} y - sum log diag L - N/2 log(2 pi)``, computed from the
     Cholesky factor ``L`` with a single triangular solve. Cost O(N^2 P + N^3)
@@ -464,7 +464,7 @@ class ProbeSet(NamedTuple):
 
     Coefficient ``m`` equals ``sum_g weights[m, g] * f(q_mg)`` for every f of
     the SKIM form, because the intercept and all other effects cancel in the
-    weighted sum (notes/skim.md 3). Each probe is a shared base point plus an
+    weighted sum (docs/skim.md 3). Each probe is a shared base point plus an
     offset on a few coordinates, ``q_mg = base + sum_k offsets[m, g, k]
     e_{index[m, k]}``, so a kernel value at a probe costs O(K) instead of
     O(P) (see :func:`probe_kernel`).
@@ -676,7 +676,7 @@ def coefficient_moments(X, condition, params, probes):
     """Conditional posterior mean and variance of each probed coefficient.
 
     With ``a`` the probe weights, ``E[theta] = a^T K_qx K^{-1} y`` and
-    ``Var[theta] = a^T K_qq a - |L^{-1} K_xq a|^2`` (notes/skim.md 3). Only the
+    ``Var[theta] = a^T K_qq a - |L^{-1} K_xq a|^2`` (docs/skim.md 3). Only the
     ``G x G`` prior blocks of each coefficient are formed, so the cost is
     O(M G K N + M N^2): linear in the number of coefficients M.
 
@@ -738,7 +738,7 @@ def coefficient_covariance(X, condition, params, probes):
 def mixture_moments(means, variances):
     """Mean and variance of an equal-weight mixture of Gaussians over draws.
 
-    Law of total variance (notes/skim.md 3.1): the mixture variance is the
+    Law of total variance (docs/skim.md 3.1): the mixture variance is the
     mean conditional variance plus the variance of the conditional means.
 
     Parameters

@@ -12,10 +12,10 @@ stages:
    likelihood (:func:`sparse_interaction_model`), O(N^2 P + N^3) per gradient;
 2. **coefficients**: for each retained draw, the conditional posterior of
    every coefficient is Gaussian and follows from GP prediction at probe
-   points; averaging over draws gives a Gaussian mixture (notes/skim.md 3);
+   points; averaging over draws gives a Gaussian mixture (docs/skim.md 3);
 3. **selection**: a feature is active when its standardised main effect is
    more than ``selection_z`` posterior sds away from zero; an interaction is
-   active when both parents are active and the same holds for it (notes 4).
+   active when both parents are active and the same holds for it (docs/skim.md 4).
 
 Prediction is the GP posterior predictive, averaged over draws.
 """
@@ -85,7 +85,7 @@ def sparse_interaction_model(
     c,
     jitter,
 ):
-    """SKIM, the NumPyro-example variant of notes/skim.md section 2.
+    """SKIM, the NumPyro-example variant of docs/skim.md section 2.
 
     ``sigma ~ HalfNormal(alpha3)``, ``eta1 ~ HalfCauchy(phi)`` with the
     Piironen-Vehtari global scale ``phi = sigma S / sqrt(N) / (P - S)``,
@@ -289,7 +289,7 @@ def _pair_batches(pairs, n_features):
 
 
 def _mixture_sd(means, variances):
-    """Mixture mean and sd over draws (law of total variance, notes/skim.md
+    """Mixture mean and sd over draws (law of total variance, docs/skim.md
     3.1), in float64 NumPy as :func:`~bayes_sklearn._skim_kernel.
     mixture_moments`, whatever JAX's precision."""
     means = np.asarray(means, dtype=np.float64)

@@ -5,7 +5,7 @@
   priors on the transition and emission simplexes, the unlabelled part
   marginalised by the forward algorithm in ``lax.scan`` and added with
   ``factor``.
-* ``skim``: the sparse kernel interaction model (notes/skim.md) on
+* ``skim``: the sparse kernel interaction model (docs/skim.md) on
   simulated data, N = 100, P = 20.
 * ``covtype``: logistic regression on COVTYPE-shaped data (581,012 x 54,
   simulated standard normal features): the jitted gradient of the potential and the
@@ -109,7 +109,7 @@ def models(ppl, dist):
         ppl.factor("forward_log_prob", log_prob)
 
     def skim_kernel(X, eta1, eta2, c):
-        # The quadratic kernel of notes/skim.md with a small jitter.
+        # The quadratic kernel of docs/skim.md with a small jitter.
         dot = X @ X.T
         k1 = 0.5 * eta2**2 * (1.0 + dot) ** 2
         k2 = -0.5 * eta2**2 * (X**2) @ (X**2).T

@@ -1,6 +1,6 @@
 """Cost of SparseInteractionRegressor as the features and the samples grow.
 
-For each configuration (synthetic data of notes/skim.md section 5: three
+For each configuration (synthetic data of docs/skim.md section 5: three
 active features and the interaction x0 * x1) this prints
 
 * ``fit s``: one ``fit`` (compiling where the configuration needs a new

@@ -1,6 +1,6 @@
 """Finding sparse main effects and pairwise interactions with SKIM.
 
-The synthetic problem of the NumPyro sparse-regression example (notes/skim.md
+The synthetic problem of the NumPyro sparse-regression example (docs/skim.md
 section 5): 100 samples of 20 standard-normal features; only the first three
 matter, with coefficients drawn from U(0.5, 3), plus one interaction
 ``x0 * x1`` of strength 1 and noise of sd 0.05. Among the 20 main effects and

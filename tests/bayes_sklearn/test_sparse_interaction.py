@@ -3,7 +3,7 @@
 Most tests share one small budget and data with at most 64 rows and 8
 features, so that they reuse a single compiled sampler (rows and features are
 padded to buckets). The recovery test on the synthetic problem of
-notes/skim.md section 5 is the expensive one and is marked slow.
+docs/skim.md section 5 is the expensive one and is marked slow.
 """
 
 import pickle
@@ -346,7 +346,7 @@ def test_default_expected_sparsity():
     assert reg._resolved_sparsity(100) == 10.0
 
 
-# --- recovery on the synthetic problem of notes/skim.md section 5 ---------------
+# --- recovery on the synthetic problem of docs/skim.md section 5 ---------------
 
 
 def _synthetic(seed, n=100, p=20):

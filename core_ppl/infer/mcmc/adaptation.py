@@ -4,7 +4,7 @@ and the windowed schedule.
 Each part is an ``(init, update, final)`` triple of pure functions over a
 NamedTuple, so the warmup is a ``lax.scan`` whose inputs ``xs`` are the
 schedule computed here in NumPy (BlackJAX ``window_adaptation`` shape; the
-algorithm is Stan's, see ``notes/nuts.md``):
+algorithm is Stan's, see ``docs/nuts.md``):
 
 * iterations ``[0, init_buffer)`` adapt the step size only;
 * slow windows of 25, 50, 100, ... iterations also accumulate the draws in a

@@ -19,7 +19,7 @@ def _windows(num_warmup):
 
 
 def test_schedule_matches_stan_for_1000_iterations():
-    # notes/nuts.md section 7: [0, 75) fast; windows [75,100), [100,150),
+    # docs/nuts.md section 7: [0, 75) fast; windows [75,100), [100,150),
     # [150,250), [250,450), [450,950); [950, 1000) fast.
     windows, in_window = _windows(1000)
     assert windows == [(75, 100), (100, 150), (150, 250), (250, 450), (450, 950)]
