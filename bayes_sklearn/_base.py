@@ -668,3 +668,40 @@ class BaseBayesianEstimator(BaseEstimator):
                 pd.DataFrame({k: np.ravel(v) for k, v in columns.items()}, index=index)
             )
         return pd.concat(frames)
+
+
+class PosteriorClassifierMixin:
+    """``predict_proba`` and ``predict`` of a Bayesian classifier, from its
+    ``predict_log_proba`` (the posterior predictive log probabilities) and
+    ``classes_``; shared by every classifier of the package."""
+
+    def predict_proba(self, X):
+        """Posterior predictive class probabilities, averaged over draws.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probability of each class, columns ordered as ``classes_``.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """Most probable class under the posterior predictive distribution.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted class labels, from ``classes_``.
+        """
+        log_proba = self.predict_log_proba(X)  # checks that self is fitted
+        return self.classes_[np.argmax(log_proba, axis=1)]

@@ -31,7 +31,12 @@ from sklearn.utils.multiclass import check_classification_targets
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
-from bayes_sklearn._base import BaseBayesianEstimator, ModelInputs, bucket_size
+from bayes_sklearn._base import (
+    BaseBayesianEstimator,
+    ModelInputs,
+    PosteriorClassifierMixin,
+    bucket_size,
+)
 from bayes_sklearn._laplace import laplace_approximation
 from core_ppl import handlers
 from core_ppl.distributions import constraints
@@ -169,7 +174,9 @@ class _Encoding(NamedTuple):
 # --- the estimator ---------------------------------------------------------------
 
 
-class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
+class BayesianLogisticRegression(
+    ClassifierMixin, PosteriorClassifierMixin, BaseBayesianEstimator
+):
     """Bayesian logistic regression with normal priors, sampled by NUTS.
 
     Binary problems use a Bernoulli likelihood with one coefficient vector;
@@ -506,20 +513,6 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
             out[rows] = log_mean - logsumexp(log_mean, axis=1, keepdims=True)
         return out
 
-    def predict_proba(self, X):
-        """Posterior predictive class probabilities, averaged over draws.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Probability of each class, columns ordered as ``classes_``.
-        """
-        return np.exp(self.predict_log_proba(X))
 
     def predict_proba_draws(self, X):
         """Class probabilities under each posterior draw, for uncertainty.
@@ -559,22 +552,6 @@ class BayesianLogisticRegression(ClassifierMixin, BaseBayesianEstimator):
         if log_proba.shape[1] == 2:
             return log_proba[:, 1] - log_proba[:, 0]
         return log_proba
-
-    def predict(self, X):
-        """Most probable class under the posterior predictive distribution.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Predicted class labels, from ``classes_``.
-        """
-        log_proba = self.predict_log_proba(X)  # checks that self is fitted
-        return self.classes_[np.argmax(log_proba, axis=1)]
 
 
 def _check_two_weighted_classes(name, classes, y_index, sample_weight):

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from numbers import Real
 from typing import NamedTuple
 
 import jax
@@ -44,6 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from bayes_sklearn._base import (
     BaseBayesianEstimator,
     ModelInputs,
+    PosteriorClassifierMixin,
     _as_jax,
     _jax_key,
     _pad_rows,
@@ -638,7 +638,9 @@ class ModelRegressor(RegressorMixin, _ModelEstimator):
         return mean, np.sqrt(variance)
 
 
-class ModelClassifier(ClassifierMixin, _ModelEstimator):
+class ModelClassifier(
+    ClassifierMixin, PosteriorClassifierMixin, _ModelEstimator
+):
     """A classifier made of your own core_ppl model.
 
     As :class:`ModelRegressor`, but ``y`` holds class labels: the model
@@ -726,36 +728,6 @@ class ModelClassifier(ClassifierMixin, _ModelEstimator):
         # Renormalize: a model may leave a little mass outside the classes.
         return log_mean - logsumexp(log_mean, axis=1, keepdims=True)
 
-    def predict_proba(self, X):
-        """Posterior predictive class probabilities, averaged over draws.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Columns ordered as ``classes_``.
-        """
-        return np.exp(self.predict_log_proba(X))
-
-    def predict(self, X):
-        """Most probable class under the posterior predictive distribution.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        log_proba = self.predict_log_proba(X)  # checks that self is fitted
-        return self.classes_[np.argmax(log_proba, axis=1)]
 
     def _decode_response(self, values):
         return self.classes_[np.asarray(values).astype(np.int64)]
