@@ -55,6 +55,7 @@ __all__ = [
     "check_num_devices",
     "device_mesh",
     "num_rows",
+    "row_sharding",
     "shard_chains",
     "shard_rows",
 ]
@@ -106,6 +107,17 @@ def device_mesh(data_devices=1, chain_devices=1):
     return Mesh(devices, (CHAINS, ROWS))
 
 
+def row_sharding(mesh):
+    """The layout of row arrays on ``mesh``: leading axis split over its
+    ``"rows"`` axis, replicated over its ``"chains"`` axis.
+
+    In a multi-host run, where each process loads only its own rows, build
+    the global arrays with it:
+    ``jax.make_array_from_process_local_data(row_sharding(mesh), local_X)``.
+    """
+    return NamedSharding(mesh, PartitionSpec(ROWS))
+
+
 def _as_mesh(mesh):
     return mesh if isinstance(mesh, Mesh) else device_mesh(data_devices=mesh)
 
@@ -140,7 +152,9 @@ def shard_rows(tree, mesh):
     -------
     pytree
         The same structure, with ``jax.Array`` leaves laid out on ``mesh``.
-        The inputs are not modified.
+        The inputs are not modified; arrays already laid out so (e.g. built
+        with :func:`row_sharding` on each host of a multi-host run) stay
+        where they are.
 
     Raises
     ------
@@ -158,7 +172,7 @@ def shard_rows(tree, mesh):
             f"rows the model ignores (zero weight or handlers.mask) to "
             f"{-(-n_rows // size) * size} rows"
         )
-    rows = NamedSharding(mesh, PartitionSpec(ROWS))
+    rows = row_sharding(mesh)
     replicated = NamedSharding(mesh, PartitionSpec())
 
     def place(leaf):
