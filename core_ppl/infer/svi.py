@@ -228,7 +228,7 @@ class SVI:
         """``split_model_args``, the arrays laid out on the ``data_devices``
         mesh when there is one."""
         arrays, static = split_model_args(args, kwargs)
-        if self.data_devices is not None:
+        if (self.data_devices or 1) > 1:
             arrays = sharding.shard_rows(arrays, self.data_devices)
         return arrays, static
 

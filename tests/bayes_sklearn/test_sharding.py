@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
 
 from bayes_sklearn import BayesianLogisticRegression
 
@@ -51,6 +52,14 @@ for inference in ("nuts", "svi"):
             "coef": np.asarray(est.posterior_samples_["coef"]).tolist(),
             "proba": est.predict_proba(X[:5]).tolist(),
         }
+# Folds of 25 rows and the refit on 50 share the 64-row bucket: no new program.
+search = GridSearchCV(
+    BayesianLogisticRegression(n_warmup=30, n_draws=30, random_state=0),
+    {"n_devices": [None, 4]},
+    cv=2,
+).fit(X, y)
+out["grid_scores"] = search.cv_results_["mean_test_score"].tolist()
+out["grid_best_n_devices"] = search.best_estimator_.n_devices
 print(json.dumps(out))
 """
 
@@ -91,6 +100,15 @@ def test_svi_fit_on_four_devices_equals_the_one_device_fit(fits):
     one, sharded = fits["svi_None"], fits["svi_4"]
     np.testing.assert_allclose(sharded["coef"], one["coef"], rtol=0, atol=ATOL)
     np.testing.assert_allclose(sharded["proba"], one["proba"], rtol=0, atol=ATOL)
+
+
+def test_grid_search_over_n_devices_scores_both_alike(fits):
+    # Same seed per fit: the two settings give the same draws up to
+    # rounding, hence the same held-out accuracy.
+    scores = fits["grid_scores"]
+    assert len(scores) == 2 and 0.5 < scores[0] <= 1
+    assert scores[1] == pytest.approx(scores[0], abs=1e-12)
+    assert fits["grid_best_n_devices"] in (None, 4)
 
 
 # --- parameters (this process, one device) -----------------------------------

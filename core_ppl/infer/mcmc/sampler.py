@@ -816,10 +816,11 @@ class MCMC:
 
     def _dispatch(self, config, chains, shared, model_arrays):
         method, chain_devices = self._chain_layout()
-        if self.data_devices is not None or method == "parallel":
+        if (self.data_devices or 1) * chain_devices > 1:
             # Laid out on the mesh, the arrays make jit compile one program
             # for all its devices (GSPMD): the sums over rows and chains
-            # become all-reduces inside that program.
+            # become all-reduces inside that program. One device needs no
+            # layout (and keeps the on-disk program cache).
             mesh = sharding.device_mesh(self.data_devices or 1, chain_devices)
             model_arrays = sharding.shard_rows(model_arrays, mesh)
             if method == "parallel":

@@ -76,7 +76,11 @@ def draws(chain_method="vectorized", data_devices=None):
         chain_method=chain_method, data_devices=data_devices, progress_bar=False,
     )
     mcmc.run(jax.random.PRNGKey(1), X, y=y)
-    return np.asarray(mcmc.get_samples(group_by_chain=True)["coef"]).tolist()
+    coef = mcmc.get_samples(group_by_chain=True)["coef"]
+    out["spec_" + chain_method + str(data_devices)] = list(
+        getattr(coef.sharding, "spec", ())
+    )
+    return np.asarray(coef).tolist()
 
 
 out["one_device"] = draws()
@@ -153,6 +157,10 @@ def test_parallel_chains_give_the_vectorized_draws(four_devices):
     np.testing.assert_allclose(
         four_devices["parallel_rows_on_2"], one, rtol=0, atol=ATOL
     )
+    # Each device computed its own chains: the draws come back split.
+    assert four_devices["spec_parallelNone"] == ["chains"]
+    assert four_devices["spec_parallel2"] == ["chains"]
+    assert four_devices["spec_vectorized4"] == []  # rows split, chains not
 
 
 def test_svi_with_rows_on_four_devices_follows_the_one_device_run(four_devices):
