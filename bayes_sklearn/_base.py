@@ -44,6 +44,7 @@ from core_ppl.diagnostics import split_rank_normalized_ess
 from core_ppl.diagnostics import summary as _site_summaries
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
+from core_ppl.infer.sharding import check_num_devices
 from core_ppl.optim import Adam
 
 __all__ = ["BaseBayesianEstimator", "ModelInputs", "bucket_size"]
@@ -131,6 +132,16 @@ def bucket_size(n, minimum):
     return -(-n // step) * step
 
 
+def _padded_rows(n, minimum, n_devices):
+    """Rows after padding: the bucket of ``n``, rounded up to a multiple of
+    ``n_devices`` so the rows split evenly (buckets are multiples of powers
+    of two, so with 2, 4 or 8 devices this rarely adds a row)."""
+    n_padded = bucket_size(n, minimum)
+    if n_devices is None:
+        return n_padded
+    return -(-n_padded // n_devices) * n_devices
+
+
 def _pad_rows(array, n_rows):
     """Append zero rows so that ``array`` has ``n_rows`` rows."""
     padding = [(0, n_rows - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
@@ -171,7 +182,9 @@ def _element_labels(name, shape, axis_labels):
 # --- inference runs ----------------------------------------------------------
 
 
-def _run_nuts(model, rng_key, args, *, n_warmup, n_draws, n_chains, verbose):
+def _run_nuts(
+    model, rng_key, args, *, n_warmup, n_draws, n_chains, verbose, n_devices=None
+):
     """NUTS on ``model(*args)``; returns draws grouped by chain and the
     divergence flags shaped ``(n_chains, n_draws)``, both as NumPy arrays."""
     mcmc = MCMC(
@@ -181,6 +194,7 @@ def _run_nuts(model, rng_key, args, *, n_warmup, n_draws, n_chains, verbose):
         num_chains=n_chains,
         chain_method="vectorized",
         progress_bar=verbose > 0,
+        data_devices=n_devices,
     )
     mcmc.run(rng_key, *args, extra_fields=("diverging",))
     grouped = {
@@ -192,14 +206,16 @@ def _run_nuts(model, rng_key, args, *, n_warmup, n_draws, n_chains, verbose):
     return grouped, diverging
 
 
-def _run_svi(model, rng_key, args, *, svi_steps, n_draws, verbose):
+def _run_svi(model, rng_key, args, *, svi_steps, n_draws, verbose, n_devices=None):
     """SVI with a mean-field ``AutoNormal`` guide, then ``n_draws`` from it.
 
     Returns the draws (one "chain") and the ELBO trace (``-losses``).
     """
     fit_key, draw_key = jax.random.split(rng_key)
     guide = AutoNormal(model)
-    svi = SVI(model, guide, Adam(_SVI_STEP_SIZE), Trace_ELBO())
+    svi = SVI(
+        model, guide, Adam(_SVI_STEP_SIZE), Trace_ELBO(), data_devices=n_devices
+    )
     result = svi.run(fit_key, svi_steps, *args, progress_bar=verbose > 0)
     draws = guide.sample_posterior(draw_key, result.params, sample_shape=(n_draws,))
     grouped = {name: np.asarray(value)[None] for name, value in draws.items()}
@@ -417,6 +433,11 @@ class BaseBayesianEstimator(BaseEstimator):
         bit.
     verbose : int
         ``0`` is quiet; ``> 0`` shows a progress bar.
+    n_devices : int or None
+        Split the rows of the data over this many devices (None: one
+        device). The fit is the same up to rounding; the rows are padded
+        (with zero weight) to a multiple of ``n_devices``. Subclasses that
+        take it declare it in their ``__init__``; without it, one device.
 
     Attributes
     ----------
@@ -500,6 +521,7 @@ class BaseBayesianEstimator(BaseEstimator):
         "svi_steps": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
         "verbose": ["verbose"],
+        "n_devices": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     _validation_kwargs: dict = {}
@@ -538,7 +560,8 @@ class BaseBayesianEstimator(BaseEstimator):
         )
         rng_key = _jax_key(self.random_state)
         inputs = self._model_inputs(X, y, sample_weight)
-        n_padded = bucket_size(X.shape[0], self._min_padded_rows)
+        n_devices = check_num_devices("n_devices", getattr(self, "n_devices", None))
+        n_padded = _padded_rows(X.shape[0], self._min_padded_rows, n_devices)
         args = (
             *(_as_jax(_pad_rows(np.asarray(row), n_padded)) for row in inputs.rows),
             _as_jax(_pad_rows(sample_weight, n_padded)),
@@ -565,6 +588,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 n_draws=self.n_draws,
                 n_chains=self.n_chains,
                 verbose=self.verbose,
+                n_devices=getattr(self, "n_devices", None),
             )
             grouped = self._trim_draws(grouped, context)
             diagnostics = _nuts_diagnostics(grouped, diverging)
@@ -577,6 +601,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 svi_steps=self.svi_steps,
                 n_draws=self.n_draws,
                 verbose=self.verbose,
+                n_devices=getattr(self, "n_devices", None),
             )
             grouped = self._trim_draws(grouped, context)
             tail = max(1, elbo.shape[0] // 10)

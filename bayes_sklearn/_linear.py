@@ -103,6 +103,11 @@ class BayesianLinearRegression(ModelRegressor, model=linear_regression_model):
         Seeds the fit's random key; an int makes fits reproducible.
     verbose : int, default=0
         ``0`` is quiet; ``> 0`` shows a progress bar while sampling.
+    n_devices : int, default=None
+        Split the rows of the data over this many devices (None: one
+        device), for NUTS and SVI alike; the posterior is the same up to
+        rounding. On CPU, make the devices with
+        ``core_ppl.set_host_device_count`` before JAX starts.
 
     Attributes
     ----------
@@ -180,6 +185,7 @@ class BayesianLinearRegression(ModelRegressor, model=linear_regression_model):
         svi_steps=2000,
         random_state=None,
         verbose=0,
+        n_devices=None,
     ):
         self.noise = noise
         self.df = df
@@ -195,6 +201,7 @@ class BayesianLinearRegression(ModelRegressor, model=linear_regression_model):
         self.svi_steps = svi_steps
         self.random_state = random_state
         self.verbose = verbose
+        self.n_devices = n_devices
 
     def _set_fitted_attributes(self, context):
         super()._set_fitted_attributes(context)
@@ -263,6 +270,11 @@ class BayesianPoissonRegressor(ModelRegressor, model=poisson_regression_model):
         Seeds the fit's random key; an int makes fits reproducible.
     verbose : int, default=0
         ``0`` is quiet; ``> 0`` shows a progress bar while sampling.
+    n_devices : int, default=None
+        Split the rows of the data over this many devices (None: one
+        device), for NUTS and SVI alike; the posterior is the same up to
+        rounding. On CPU, make the devices with
+        ``core_ppl.set_host_device_count`` before JAX starts.
 
     Attributes
     ----------
@@ -324,6 +336,7 @@ class BayesianPoissonRegressor(ModelRegressor, model=poisson_regression_model):
         svi_steps=2000,
         random_state=None,
         verbose=0,
+        n_devices=None,
     ):
         self.prior_scale = prior_scale
         self.intercept_prior_scale = intercept_prior_scale
@@ -335,6 +348,7 @@ class BayesianPoissonRegressor(ModelRegressor, model=poisson_regression_model):
         self.svi_steps = svi_steps
         self.random_state = random_state
         self.verbose = verbose
+        self.n_devices = n_devices
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

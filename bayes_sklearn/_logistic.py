@@ -227,6 +227,11 @@ class BayesianLogisticRegression(
 
     verbose : int, default=0
         ``0`` is quiet; ``> 0`` shows a progress bar while sampling.
+    n_devices : int, default=None
+        Split the rows of the data over this many devices (None: one
+        device), for NUTS and SVI alike; the posterior is the same up to
+        rounding. On CPU, make the devices with
+        ``core_ppl.set_host_device_count`` before JAX starts.
 
     Attributes
     ----------
@@ -360,6 +365,7 @@ class BayesianLogisticRegression(
         svi_steps=2000,
         random_state=None,
         verbose=0,
+        n_devices=None,
     ):
         self.prior_scale = prior_scale
         self.intercept_prior_scale = intercept_prior_scale
@@ -371,6 +377,7 @@ class BayesianLogisticRegression(
         self.svi_steps = svi_steps
         self.random_state = random_state
         self.verbose = verbose
+        self.n_devices = n_devices
 
     def fit(self, X, y, sample_weight=None):
         """Sample the posterior of the coefficients given the training data.

@@ -65,6 +65,7 @@ INFERENCE_DEFAULTS = {
     "svi_steps": 2000,
     "random_state": None,
     "verbose": 0,
+    "n_devices": None,
 }
 # A classifier hands the number of classes to a model that asks for it.
 _N_CLASSES = "n_classes"
@@ -559,6 +560,11 @@ class ModelRegressor(RegressorMixin, _ModelEstimator):
         Seeds the fit's random key; an int makes fits reproducible.
     verbose : int, default=0
         ``0`` is quiet; ``> 0`` shows a progress bar while sampling.
+    n_devices : int, default=None
+        Split the rows of the data over this many devices (None: one
+        device), for NUTS and SVI alike; the posterior is the same up to
+        rounding. On CPU, make the devices with
+        ``core_ppl.set_host_device_count`` before JAX starts.
 
     Attributes
     ----------
@@ -651,7 +657,7 @@ class ModelClassifier(
 
     Parameters
     ----------
-    inference, n_warmup, n_draws, n_chains, svi_steps, random_state, verbose
+    inference, n_warmup, n_draws, n_chains, svi_steps, random_state, verbose, n_devices
         As in :class:`ModelRegressor`.
 
     Attributes
@@ -795,7 +801,7 @@ def make_estimator(model, kind="regressor", response="y", name=None):
     ...         ppl.sample("y", dist.Normal(X @ coef, 1.0), obs=y)
     >>> Line = make_estimator(line, name="Line")
     >>> sorted(Line().get_params())[:4]
-    ['inference', 'n_chains', 'n_draws', 'n_warmup']
+    ['inference', 'n_chains', 'n_devices', 'n_draws']
     >>> Line(prior_scale=3.0).prior_scale
     3.0
     """

@@ -20,6 +20,11 @@ Compiled functions are module level and take the model's arrays as traced
 arguments, with the model, guide, optimiser and loss as a static, hashable
 configuration (see :func:`core_ppl.infer.util.split_model_args`): a second
 SVI on new data of the same shapes reuses the compiled program.
+
+With ``data_devices``, the model's arrays are laid out on a device mesh
+before they enter those programs (:mod:`core_ppl.infer.sharding`): the rows
+split over the devices, so the loss and its gradient are computed on each
+device's rows and summed across devices inside the same compiled step.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import numpy as np
 
 from core_ppl.distributions.transforms import biject_to
 from core_ppl.handlers import replay, seed, substitute, trace
-from core_ppl.infer import progress
+from core_ppl.infer import progress, sharding
 from core_ppl.infer.util import merge_model_args, split_model_args
 from core_ppl.jit import jit
 
@@ -182,6 +187,14 @@ class SVI:
         ``get_params`` that is hashable.
     loss : ELBO
         E.g. ``Trace_ELBO()``.
+    data_devices : int, optional
+        Split the rows of the model's data over this many devices (None: no
+        split), as ``MCMC(..., data_devices=...)`` does: each device
+        evaluates the ELBO's terms of its rows, summed across devices inside
+        the compiled step, so the optimisation follows the one-device run
+        up to rounding. Rows are the array arguments whose leading axis is
+        as long as that of the first array argument; their number must be
+        a multiple of ``data_devices`` (see :mod:`core_ppl.infer.sharding`).
 
     Examples
     --------
@@ -190,7 +203,7 @@ class SVI:
     >>> result.params, result.losses                            # doctest: +SKIP
     """
 
-    def __init__(self, model, guide, optim, loss):
+    def __init__(self, model, guide, optim, loss, *, data_devices=None):
         for name, value in (("model", model), ("guide", guide)):
             if not callable(value):
                 raise TypeError(f"SVI: {name} must be callable, got {value!r}")
@@ -208,7 +221,16 @@ class SVI:
         self.guide = guide
         self.optim = optim
         self.loss = loss
+        self.data_devices = sharding.check_num_devices("data_devices", data_devices)
         self._transforms = None
+
+    def _model_arrays(self, args, kwargs):
+        """``split_model_args``, the arrays laid out on the ``data_devices``
+        mesh when there is one."""
+        arrays, static = split_model_args(args, kwargs)
+        if (self.data_devices or 1) > 1:
+            arrays = sharding.shard_rows(arrays, self.data_devices)
+        return arrays, static
 
     def _config(self, stable_update=False):
         return _SVIConfig(
@@ -264,7 +286,7 @@ class SVI:
 
     def update(self, state, *args, stable_update=False, **kwargs):
         """Take one step; return ``(new_state, loss)`` (loss before the step)."""
-        arrays, static = split_model_args(args, kwargs)
+        arrays, static = self._model_arrays(args, kwargs)
         return _update_jit(
             state, arrays, config=self._config(stable_update), static=static
         )
@@ -275,7 +297,7 @@ class SVI:
 
     def evaluate(self, state, *args, **kwargs):
         """The loss at ``state``'s parameters, drawn with ``state``'s key."""
-        arrays, static = split_model_args(args, kwargs)
+        arrays, static = self._model_arrays(args, kwargs)
         return _evaluate_jit(state, arrays, config=self._config(), static=static)
 
     def run(
@@ -317,7 +339,7 @@ class SVI:
         num_steps = int(num_steps)
         if init_state is None:
             init_state = self.init(rng_key, *args, init_params=init_params, **kwargs)
-        arrays, static = split_model_args(args, kwargs)
+        arrays, static = self._model_arrays(args, kwargs)
         with progress.ProgressBar(progress_bar, num_steps, "SVI", _show_loss) as bar:
             state, losses = _run_jit(
                 init_state,

@@ -19,7 +19,9 @@ sites are computed in the same program.
 
 Chain methods: ``"vectorized"`` (one program, chains batched),
 ``"sequential"`` (the same program called with one chain at a time) and
-``"parallel"`` (``pmap`` over devices, one chain each).
+``"parallel"`` (the vectorized program with the chain axis split over a
+device mesh, :mod:`core_ppl.infer.sharding`). ``data_devices`` splits the
+model's data rows over devices in the same way, for any chain method.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from core_ppl.diagnostics import print_summary as _print_summary
-from core_ppl.infer import progress
+from core_ppl.infer import progress, sharding
 from core_ppl.infer.mcmc import adaptation, hmc, nuts
 from core_ppl.infer.mcmc.integrators import velocity_verlet
 from core_ppl.infer.util import (
@@ -521,9 +523,6 @@ def _run_chains(
 
 
 _run_jit = jit(_run_chains, static_argnums=0)
-_run_pmap = jax.pmap(
-    _run_chains, static_broadcasted_argnums=0, in_axes=(0, 0, None, None)
-)
 
 
 # --- the public driver -------------------------------------------------------------
@@ -592,10 +591,24 @@ class MCMC:
         (``num_samples // thinning`` draws per chain).
     chain_method : {"vectorized", "parallel", "sequential"}, default="vectorized"
         ``"vectorized"`` batches the chains in one program; ``"parallel"``
-        runs one chain per device (``pmap``), falling back to vectorized
-        with a warning when there are fewer devices than chains;
-        ``"sequential"`` runs the chains one after another with the same
-        compiled program.
+        runs the same program with the chains split in equal blocks over
+        as many devices as divide ``num_chains`` (one chain per device when
+        there are enough), falling back to vectorized with a warning when
+        no block of chains can have a device of its own; ``"sequential"``
+        runs the chains one after another with the same compiled program.
+        Same keys, same draws (up to rounding) for all three.
+    data_devices : int, optional
+        Split the rows of the model's data over this many devices (None: no
+        split). One compiled program for all devices: each evaluates the
+        log density on its rows and the partial sums are added across
+        devices inside the program. A layout, like ``chain_method``, so it
+        sits beside it: the draws equal the one-device draws up to
+        rounding. Rows are the array arguments whose leading axis is as
+        long as that of the first array argument; their number must be a
+        multiple of ``data_devices`` (see :mod:`core_ppl.infer.sharding`).
+        With ``chain_method="parallel"``, chains and rows share a
+        ``(chains, rows)`` mesh of ``chain devices * data_devices``
+        devices.
     progress_bar : bool, default=True
         Show a tqdm bar fed from inside the compiled loop.
 
@@ -624,6 +637,7 @@ class MCMC:
         thinning=1,
         chain_method="vectorized",
         progress_bar=True,
+        data_devices=None,
     ):
         if not isinstance(sampler, hmc.HMC):
             raise TypeError(
@@ -643,6 +657,7 @@ class MCMC:
                 f"thinning={thinning} keeps no draw of num_samples={num_samples}"
             )
         self.chain_method = chain_method
+        self.data_devices = sharding.check_num_devices("data_devices", data_devices)
         self.progress_bar = bool(progress_bar)
         self.post_warmup_state = None
         self._last_state = None
@@ -778,18 +793,38 @@ class MCMC:
         minv = np.asarray(sampler.inverse_mass_matrix, dtype)
         return step_size, np.broadcast_to(minv, (num_chains,) + minv.shape)
 
-    def _dispatch(self, config, chains, shared, model_arrays):
-        method = self.chain_method
-        num_devices = jax.local_device_count()
-        if method == "parallel" and num_devices < self.num_chains:
+    def _chain_layout(self):
+        """The chain method to run, and the devices the chains split over:
+        the most devices (free of ``data_devices``) dividing ``num_chains``."""
+        num_chains = self.num_chains
+        if self.chain_method != "parallel":
+            return self.chain_method, 1
+        free = jax.device_count() // (self.data_devices or 1)
+        chain_devices = max(
+            d for d in range(1, min(free, num_chains) + 1) if num_chains % d == 0
+        )
+        if num_chains > 1 and chain_devices == 1:
             warnings.warn(
-                f"chain_method='parallel' needs one device per chain but there are "
-                f"{num_devices} device(s) for {self.num_chains} chains; running the "
-                "chains vectorized on one device instead",
+                f"chain_method='parallel' needs one device per chain (or per equal "
+                f"block of chains) but there are {free} device(s) free for "
+                f"{num_chains} chains; running the chains vectorized instead",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-            method = "vectorized"
+            return "vectorized", 1
+        return "parallel", chain_devices
+
+    def _dispatch(self, config, chains, shared, model_arrays):
+        method, chain_devices = self._chain_layout()
+        if (self.data_devices or 1) * chain_devices > 1:
+            # Laid out on the mesh, the arrays make jit compile one program
+            # for all its devices (GSPMD): the sums over rows and chains
+            # become all-reduces inside that program. One device needs no
+            # layout (and keeps the on-disk program cache).
+            mesh = sharding.device_mesh(self.data_devices or 1, chain_devices)
+            model_arrays = sharding.shard_rows(model_arrays, mesh)
+            if method == "parallel":
+                chains = sharding.shard_chains(chains, mesh)
         total = config.num_warmup + config.num_samples
         if method == "sequential":
             return self._run_sequential(config, chains, shared, model_arrays, total)
@@ -800,11 +835,7 @@ class MCMC:
             _warmup_or_sample(config.num_warmup),
         ) as bar:
             shared = shared._replace(progress_token=bar.traced_token())
-            if method == "vectorized":
-                return _run_jit(config, chains, shared, model_arrays)
-            per_device = jax.tree.map(lambda x: x[:, None], chains)
-            out = _run_pmap(config, per_device, shared, model_arrays)
-            return jax.tree.map(lambda x: x[:, 0], out)
+            return _run_jit(config, chains, shared, model_arrays)
 
     def _run_sequential(self, config, chains, shared, model_arrays, total):
         outputs = []
