@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import arviz as az
 import jax
 import numpy as np
 import pytest
@@ -11,8 +12,6 @@ import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl.infer import MCMC, NUTS, to_arviz
 from core_ppl.infer.arviz import from_draws, sample_stats
-
-az = pytest.importorskip("arviz")
 
 N_CHAINS, N_DRAWS = 2, 60
 ALL_FIELDS = (
