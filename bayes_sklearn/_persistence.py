@@ -240,12 +240,11 @@ def load(file, trusted=()):
     >>> import numpy as np
     >>> from bayes_sklearn import BayesianLinearRegression, load, save
     >>> X = np.linspace(-1, 1, 20)[:, None]
-    >>> reg = BayesianLinearRegression(inference="svi", svi_steps=20, n_draws=20,
-    ...                                random_state=0)
+    >>> reg = BayesianLinearRegression(n_warmup=50, n_draws=50, random_state=0)
     >>> import warnings
     >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")  # 20 SVI steps have not converged
-    ...     reg = reg.fit(X, 2 * X[:, 0])
+    ...     warnings.simplefilter("ignore")  # 50 draws: a low ESS warns
+    ...     reg = reg.fit(X, 2 * X[:, 0] + 0.1 * np.cos(9 * X[:, 0]))
     >>> import io; buffer = io.BytesIO()
     >>> save(reg, buffer)
     >>> loaded = load(io.BytesIO(buffer.getvalue()))
