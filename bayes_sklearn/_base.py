@@ -443,8 +443,12 @@ class BaseBayesianEstimator(BaseEstimator):
     diagnostics_ : dict
         For NUTS: ``inference``, ``n_chains``, ``n_draws``,
         ``n_divergences``, ``max_r_hat``, ``min_ess`` and ``min_bulk_ess``
-        (over all scalar parameters), and ``r_hat_undefined`` (why R-hat
-        could not be computed for some parameters, or None). For SVI:
+        (over all scalar parameters), ``r_hat_undefined`` (why R-hat
+        could not be computed for some parameters, or None) and
+        ``sample_stats`` (NUTS's per-draw statistics, each shaped
+        ``(n_chains, n_draws)``: ``diverging``, ``num_steps``,
+        ``tree_depth``, ``accept_prob``, ``energy``, ``potential_energy``,
+        ``step_size``; see :meth:`to_arviz`). For SVI:
         ``inference``, ``n_chains`` (1), ``n_draws``, ``final_elbo`` (mean
         ELBO over the last tenth of the steps) and ``elbo`` (the whole
         trace). A fit warns (``ConvergenceWarning``, naming what to change)
