@@ -3,7 +3,7 @@
 ArviZ is an optional extra (``pip install arviz``): it is imported inside the
 functions that need it, never when this module is imported.
 
-Two steps, so that bayes_sklearn's estimators share the second one:
+Two steps, so that draws from elsewhere (a fitted estimator's) share the second:
 
 1. :func:`to_arviz` reads an :class:`~core_ppl.infer.MCMC` through its public
    methods only (``get_samples`` and ``get_extra_fields``, grouped by chain);
