@@ -11,6 +11,13 @@ from bayes_sklearn._base import BaseBayesianEstimator
 from bayes_sklearn._linear import BayesianLinearRegression, BayesianPoissonRegressor
 from bayes_sklearn._logistic import BayesianLogisticRegression
 from bayes_sklearn._model import ModelClassifier, ModelRegressor, make_estimator
+from bayes_sklearn._persistence import (
+    InconsistentVersionWarning,
+    load,
+    save,
+    trusted_types,
+)
+from bayes_sklearn._persistence import __version__ as __version__
 from bayes_sklearn._sparse_interaction import SparseInteractionRegressor
 
 __all__ = [
@@ -18,8 +25,12 @@ __all__ = [
     "BayesianLinearRegression",
     "BayesianLogisticRegression",
     "BayesianPoissonRegressor",
+    "InconsistentVersionWarning",
     "ModelClassifier",
     "ModelRegressor",
     "SparseInteractionRegressor",
+    "load",
     "make_estimator",
+    "save",
+    "trusted_types",
 ]

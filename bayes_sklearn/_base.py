@@ -40,6 +40,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from bayes_sklearn import _arviz, _persistence
 from core_ppl.diagnostics import split_rank_normalized_ess
 from core_ppl.diagnostics import summary as _site_summaries
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
@@ -181,12 +182,25 @@ def _element_labels(name, shape, axis_labels):
 
 # --- inference runs ----------------------------------------------------------
 
+# Per-draw statistics of NUTS kept in ``diagnostics_["sample_stats"]`` (for
+# ``to_arviz``); the sampler records them all anyway, so asking costs nothing.
+_SAMPLE_STATS = (
+    "diverging",
+    "num_steps",
+    "tree_depth",
+    "accept_prob",
+    "energy",
+    "potential_energy",
+    "step_size",
+)
+
 
 def _run_nuts(
     model, rng_key, args, *, n_warmup, n_draws, n_chains, verbose, n_devices=None
 ):
     """NUTS on ``model(*args)``; returns draws grouped by chain and the
-    divergence flags shaped ``(n_chains, n_draws)``, both as NumPy arrays."""
+    per-draw statistics (``_SAMPLE_STATS``, each shaped ``(n_chains,
+    n_draws)``), both as dicts of NumPy arrays."""
     mcmc = MCMC(
         NUTS(model),
         num_warmup=n_warmup,
@@ -196,14 +210,17 @@ def _run_nuts(
         progress_bar=verbose > 0,
         data_devices=n_devices,
     )
-    mcmc.run(rng_key, *args, extra_fields=("diverging",))
+    mcmc.run(rng_key, *args, extra_fields=_SAMPLE_STATS)
     grouped = {
         name: np.asarray(value)
         for name, value in mcmc.get_samples(group_by_chain=True).items()
     }
     extra = mcmc.get_extra_fields(group_by_chain=True)
-    diverging = np.asarray(extra["diverging"]).reshape(n_chains, n_draws)
-    return grouped, diverging
+    stats = {
+        name: np.asarray(value).reshape(n_chains, n_draws)
+        for name, value in extra.items()
+    }
+    return grouped, stats
 
 
 def _run_svi(model, rng_key, args, *, svi_steps, n_draws, verbose, n_devices=None):
@@ -447,8 +464,12 @@ class BaseBayesianEstimator(BaseEstimator):
     diagnostics_ : dict
         For NUTS: ``inference``, ``n_chains``, ``n_draws``,
         ``n_divergences``, ``max_r_hat``, ``min_ess`` and ``min_bulk_ess``
-        (over all scalar parameters), and ``r_hat_undefined`` (why R-hat
-        could not be computed for some parameters, or None). For SVI:
+        (over all scalar parameters), ``r_hat_undefined`` (why R-hat
+        could not be computed for some parameters, or None) and
+        ``sample_stats`` (NUTS's per-draw statistics, each shaped
+        ``(n_chains, n_draws)``: ``diverging``, ``num_steps``,
+        ``tree_depth``, ``accept_prob``, ``energy``, ``potential_energy``,
+        ``step_size``; see :meth:`to_arviz`). For SVI:
         ``inference``, ``n_chains`` (1), ``n_draws``, ``final_elbo`` (mean
         ELBO over the last tenth of the steps) and ``elbo`` (the whole
         trace). A fit warns (``ConvergenceWarning``, naming what to change)
@@ -580,7 +601,7 @@ class BaseBayesianEstimator(BaseEstimator):
         """
         model = self._get_model(context)
         if self.inference == "nuts":
-            grouped, diverging = _run_nuts(
+            grouped, stats = _run_nuts(
                 model,
                 rng_key,
                 args,
@@ -591,7 +612,8 @@ class BaseBayesianEstimator(BaseEstimator):
                 n_devices=getattr(self, "n_devices", None),
             )
             grouped = self._trim_draws(grouped, context)
-            diagnostics = _nuts_diagnostics(grouped, diverging)
+            diagnostics = _nuts_diagnostics(grouped, stats["diverging"])
+            diagnostics["sample_stats"] = stats
             _warn_if_not_converged(diagnostics, type(self).__name__)
         else:
             grouped, elbo = _run_svi(
@@ -693,6 +715,44 @@ class BaseBayesianEstimator(BaseEstimator):
                 pd.DataFrame({k: np.ravel(v) for k, v in columns.items()}, index=index)
             )
         return pd.concat(frames)
+
+    def to_arviz(self):
+        """The posterior as ArviZ's ``InferenceData`` (needs ``arviz``).
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``posterior``: every site of ``posterior_samples_``, shaped
+            ``(chain, draw, ...)``; axes that run over the features are named
+            ``feature`` with the feature names as coordinates
+            (``feature_names_in_``, else ``x0, x1, ...``), axes over the
+            classes ``class``. ``sample_stats`` (NUTS only): ``diverging``,
+            ``n_steps``, ``tree_depth``, ``acceptance_rate``, ``energy``,
+            ``lp`` and ``step_size`` of every draw. An SVI fit has one chain
+            of independent draws from the approximation, and no
+            ``sample_stats``.
+
+        Raises
+        ------
+        ImportError
+            When arviz is not installed (``pip install arviz``).
+        """
+        check_is_fitted(self)
+        return _arviz.estimator_to_arviz(self)
+
+    # --- pickling ----------------------------------------------------------------
+
+    def __getstate__(self):
+        # The version that wrote the state, checked on loading, as
+        # scikit-learn's estimators store ``_sklearn_version``. A copy: the
+        # base may hand back ``self.__dict__`` itself.
+        state = dict(super().__getstate__())
+        state[_persistence.VERSION_KEY] = _persistence.__version__
+        return state
+
+    def __setstate__(self, state):
+        state = _persistence.check_state_version(type(self).__name__, state)
+        super().__setstate__(state)
 
 
 class PosteriorClassifierMixin:

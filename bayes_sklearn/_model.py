@@ -464,6 +464,16 @@ class _ModelEstimator(BaseBayesianEstimator):
         # Kept for prediction: the hyperparameters the posterior was fitted with.
         self._fitted_with = context
 
+    def _parameter_labels(self):
+        # A vector site with one element per feature is, in nearly every
+        # model, a coefficient per feature: label it by the feature names.
+        features = self._feature_labels()
+        return {
+            name: (features,)
+            for name, value in self.posterior_samples_.items()
+            if value.shape[1:] == (self.n_features_in_,)
+        }
+
     # --- prediction over draws -----------------------------------------------------
 
     def _prediction_args(self):

@@ -34,7 +34,20 @@ from core_ppl.primitives import (
 )
 from core_ppl.util import enable_x64, set_host_device_count, set_platform
 
-__version__ = "0.1.0"
+
+def _distribution_version():
+    # Both packages ship in the bayes-sklearn distribution: its installed
+    # metadata holds their version. A source tree that is not installed has
+    # none, and says so with a version that sorts before every release.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bayes-sklearn")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _distribution_version()
 
 __all__ = [
     "deterministic",

@@ -1,6 +1,7 @@
 """Inference on core_ppl models: NUTS/HMC (MCMC), SVI, Predictive."""
 
 from core_ppl.infer import autoguide, reparam
+from core_ppl.infer.arviz import to_arviz
 from core_ppl.infer.elbo import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from core_ppl.infer.initialization import (
     init_to_feasible,
@@ -33,4 +34,5 @@ __all__ = [
     "log_likelihood",
     "potential_energy",
     "reparam",
+    "to_arviz",
 ]

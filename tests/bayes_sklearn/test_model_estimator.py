@@ -251,7 +251,7 @@ def test_classifier_matches_quadrature_and_logistic_regression():
     want = _logistic_posterior_mean_by_quadrature(x, y, 1.0, 10.0)
     samples = clf.posterior_samples_
     got = np.array([samples["coef"][:, 0].mean(), samples["intercept"].mean()])
-    table = clf.summary().loc[["coef[0]", "intercept"]]
+    table = clf.summary().loc[["coef[x0]", "intercept"]]
     mcse = (table["sd"] / np.sqrt(table["ess"])).to_numpy()
     np.testing.assert_array_less(np.abs(got - want), 5 * mcse)
     # The posterior predictive classifies as the posterior mode does (the
