@@ -666,7 +666,8 @@ def estimate_fit_seconds(
     Returns
     -------
     float
-        Estimated seconds, increasing in every argument that adds work.
+        Estimated seconds, increasing in every argument that adds work
+        (``n_draws`` beyond ``MAX_SUMMARY_DRAWS`` only through NUTS).
 
     Examples
     --------
@@ -682,11 +683,12 @@ def estimate_fit_seconds(
     )
     if inference == "nuts":
         n_gradients = n_chains * (n_warmup + n_draws) * _STEPS_PER_ITERATION
-    else:
+        n_kept = min(n_chains * n_draws, MAX_SUMMARY_DRAWS)
+    else:  # one "chain" of draws from the fitted guide
         n_gradients = svi_steps
+        n_kept = min(n_draws, MAX_SUMMARY_DRAWS)
     # Per retained draw: factor and invert K (2/3 N^3), then whiten the
     # cross-covariances of all P (P - 1) / 2 pairs and 3 P main effects.
-    n_kept = min(n_chains * n_draws, MAX_SUMMARY_DRAWS)
     per_draw = 2 / 3 * n**3 + n**2 * (p * (p - 1) / 2 + 3 * p)
     return n_gradients * gradient + n_kept * _SECONDS_PER_MAC * per_draw
 
