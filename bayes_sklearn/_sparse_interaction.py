@@ -627,14 +627,16 @@ LONG_FIT_SECONDS = 60.0
 # benchmarks/skim.py): a gradient of the GP marginal likelihood costs a fixed
 # overhead plus multiply-adds at _SECONDS_PER_MAC: 4/3 N^3 for the Cholesky
 # factor, its inverse and L^-T L^-1, and about _KERNEL_MACS N^2 P for the
-# kernel and its gradient. A NUTS iteration of a default fit took
-# _STEPS_PER_ITERATION leapfrog steps on average over warmup and sampling
-# (measured at N = 100, P = 8; deeper trees at larger N make this a lower
-# bound).
+# kernel and its gradient (within 15% of measured gradients for N = 64 to
+# 512, P = 16 to 64). A default NUTS fit took about _STEPS_PER_100_SAMPLES
+# leapfrog steps per iteration (warmup and sampling) at N = 100 and about
+# twice as many at N = 200: the trees deepen as the posterior narrows, so the
+# model grows the steps in proportion to N (which reproduces the 25 minutes
+# reported for a default fit at N = 500).
 _SECONDS_PER_MAC = 4e-11
 _GRADIENT_OVERHEAD_SECONDS = 2.5e-4
 _KERNEL_MACS = 8
-_STEPS_PER_ITERATION = 32
+_STEPS_PER_100_SAMPLES = 32
 
 
 def estimate_fit_seconds(
@@ -651,10 +653,12 @@ def estimate_fit_seconds(
 
     A cost model, not a measurement: every gradient of the exact GP
     likelihood costs O(N^2 P + N^3) (docs/skim.md 2.2) on the padded sizes;
-    NUTS takes about 32 gradients (leapfrog steps) per iteration, SVI one
-    per step; recovering the coefficients costs one factorisation and
-    O(N^2 P^2) work per retained draw. Calibrated on one CPU core; compile
-    time is not included. A GPU, or more cores, is faster.
+    NUTS takes about 32 gradients (leapfrog steps) per iteration per 100
+    samples (its trees deepen as N grows), SVI one per step; recovering the
+    coefficients costs one factorisation and O(N^2 P^2) work per retained
+    draw. Calibrated on one CPU core; compile time is not included, and the
+    number of leapfrog steps varies from data set to data set, so read the
+    result as an order of magnitude.
 
     Parameters
     ----------
@@ -682,7 +686,8 @@ def estimate_fit_seconds(
         4 / 3 * n**3 + _KERNEL_MACS * n**2 * p
     )
     if inference == "nuts":
-        n_gradients = n_chains * (n_warmup + n_draws) * _STEPS_PER_ITERATION
+        steps = _STEPS_PER_100_SAMPLES * max(1.0, n_samples / 100)
+        n_gradients = n_chains * (n_warmup + n_draws) * steps
         n_kept = min(n_chains * n_draws, MAX_SUMMARY_DRAWS)
     else:  # one "chain" of draws from the fitted guide
         n_gradients = svi_steps
@@ -904,11 +909,12 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
     (docs/skim.md 4), which finds ``x1 x3`` in ``y = x1 x3 + noise``.
 
     **Fit time.** Every gradient costs O(N^3 + N^2 P) and NUTS takes tens
-    of them per iteration: a default fit of 500 rows takes minutes (about
+    to hundreds of them per iteration, more as N grows: a default fit of
+    500 rows takes about 25 minutes on one CPU core (see
     :func:`estimate_fit_seconds`), and ``fit`` warns with a
     :class:`FitTimeWarning` before one expected to exceed a minute
-    (``verbose > 0`` prints every estimate). ``inference="svi"`` needs 10
-    to 20 times fewer gradients.
+    (``verbose > 0`` prints every estimate). ``inference="svi"`` needs one
+    gradient per step: 15 times fewer at 100 rows, 75 times at 500.
 
     **Sample weights** raise each row's likelihood to its weight (noise
     variance ``sigma^2 / w``), so an integer weight is exactly repeating the

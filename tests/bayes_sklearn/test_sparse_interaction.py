@@ -263,21 +263,27 @@ def test_fit_time_estimate_grows_with_every_budget():
             larger = dict(settings, **{name: 2 * settings[name]})
             estimate = si.estimate_fit_seconds(**base, inference=inference, **larger)
             assert estimate > reference, name
-    # Monotone along a grid of sizes, cubic at large N.
+    # Monotone along a grid of sizes. At large N a gradient is cubic in N;
+    # NUTS takes steps in proportion to N, SVI a fixed number.
     sizes = [50, 100, 200, 500, 1000, 2000, 5000]
-    estimates = [si.estimate_fit_seconds(n, 20) for n in sizes]
-    assert np.all(np.diff(estimates) > 0)
+    for inference in ("nuts", "svi"):
+        estimates = [si.estimate_fit_seconds(n, 20, inference=inference) for n in sizes]
+        assert np.all(np.diff(estimates) > 0)
     ratio = si.estimate_fit_seconds(4096, 20) / si.estimate_fit_seconds(2048, 20)
+    assert 14 < ratio < 16
+    ratio = si.estimate_fit_seconds(4096, 20, inference="svi") / (
+        si.estimate_fit_seconds(2048, 20, inference="svi")
+    )
     assert 7 < ratio < 8
 
 
 def test_fit_time_estimate_of_the_issue():
-    # A default NUTS fit on 500 rows takes minutes: it must warn; SVI is the
-    # fast path, well under a minute; 100 rows take seconds.
+    # A default NUTS fit on 500 rows takes about 25 minutes: it must warn;
+    # SVI is the fast path, well under a minute; 100 rows take seconds.
     nuts = si.estimate_fit_seconds(500, 20)
     svi = si.estimate_fit_seconds(500, 20, inference="svi")
-    assert nuts > si.LONG_FIT_SECONDS > svi
-    assert nuts > 10 * svi
+    assert 15 * 60 < nuts < 40 * 60
+    assert nuts > 10 * si.LONG_FIT_SECONDS > 10 * svi
     assert si.estimate_fit_seconds(100, 20) < si.LONG_FIT_SECONDS
 
 
