@@ -11,15 +11,21 @@ from bayes_sklearn._base import BaseBayesianEstimator
 from bayes_sklearn._linear import BayesianLinearRegression, BayesianPoissonRegressor
 from bayes_sklearn._logistic import BayesianLogisticRegression
 from bayes_sklearn._model import ModelClassifier, ModelRegressor, make_estimator
-from bayes_sklearn._sparse_interaction import SparseInteractionRegressor
+from bayes_sklearn._sparse_interaction import (
+    FitTimeWarning,
+    SparseInteractionRegressor,
+    estimate_fit_seconds,
+)
 
 __all__ = [
     "BaseBayesianEstimator",
     "BayesianLinearRegression",
     "BayesianLogisticRegression",
     "BayesianPoissonRegressor",
+    "FitTimeWarning",
     "ModelClassifier",
     "ModelRegressor",
     "SparseInteractionRegressor",
+    "estimate_fit_seconds",
     "make_estimator",
 ]
