@@ -910,7 +910,7 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
 
     **Fit time.** Every gradient costs O(N^3 + N^2 P) and NUTS takes tens
     to hundreds of them per iteration, more as N grows: a default fit of
-    500 rows takes about 25 minutes on one CPU core (see
+    500 rows was reported to take about 25 CPU-minutes (see
     :func:`estimate_fit_seconds`), and ``fit`` warns with a
     :class:`FitTimeWarning` before one expected to exceed a minute
     (``verbose > 0`` prints every estimate). ``inference="svi"`` needs one
