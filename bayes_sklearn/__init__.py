@@ -18,17 +18,23 @@ from bayes_sklearn._persistence import (
     trusted_types,
 )
 from bayes_sklearn._persistence import __version__ as __version__
-from bayes_sklearn._sparse_interaction import SparseInteractionRegressor
+from bayes_sklearn._sparse_interaction import (
+    FitTimeWarning,
+    SparseInteractionRegressor,
+    estimate_fit_seconds,
+)
 
 __all__ = [
     "BaseBayesianEstimator",
     "BayesianLinearRegression",
     "BayesianLogisticRegression",
     "BayesianPoissonRegressor",
+    "FitTimeWarning",
     "InconsistentVersionWarning",
     "ModelClassifier",
     "ModelRegressor",
     "SparseInteractionRegressor",
+    "estimate_fit_seconds",
     "load",
     "make_estimator",
     "save",

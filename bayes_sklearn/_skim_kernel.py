@@ -734,12 +734,14 @@ def coefficient_covariance(X, condition, params, probes):
     return 0.5 * (cov + cov.T)
 
 
-@jit
 def mixture_moments(means, variances):
     """Mean and variance of an equal-weight mixture of Gaussians over draws.
 
     Law of total variance (docs/skim.md 3.1): the mixture variance is the
     mean conditional variance plus the variance of the conditional means.
+    Written with array methods only, so it computes in the precision of its
+    inputs: float64 NumPy arrays give float64 results whatever JAX's
+    precision (the estimator's summaries), and JAX arrays stay traceable.
 
     Parameters
     ----------
@@ -752,9 +754,16 @@ def mixture_moments(means, variances):
     -------
     mean : array of shape (...)
     var : array of shape (...)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean, var = mixture_moments(np.array([0.0, 2.0]), np.array([1.0, 3.0]))
+    >>> float(mean), float(var)
+    (1.0, 3.0)
     """
-    mean = jnp.mean(means, axis=0)
+    mean = means.mean(axis=0)
     # Centre before squaring: (1/S) sum mu^2 - mean^2 cancels catastrophically
     # when the draws agree closely, which is the common case.
-    spread = jnp.mean(jnp.square(means - mean), axis=0)
-    return mean, jnp.mean(variances, axis=0) + spread
+    spread = ((means - mean) ** 2).mean(axis=0)
+    return mean, variances.mean(axis=0) + spread

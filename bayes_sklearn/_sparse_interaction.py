@@ -8,20 +8,24 @@ pair of points (``_skim_kernel``). The estimator therefore works in three
 stages:
 
 1. **fit**: standardise X and y, then sample the hyperparameters
-   ``(sigma, eta1, msq, xisq, lambda[P])`` with NUTS on the GP marginal
-   likelihood (:func:`sparse_interaction_model`), O(N^2 P + N^3) per gradient;
+   ``(sigma, eta1, msq, xisq, lambda[P])`` with NUTS (or approximate them
+   with SVI) on the GP marginal likelihood (:func:`sparse_interaction_model`),
+   O(N^2 P + N^3) per gradient; :func:`estimate_fit_seconds` prices a fit
+   from that cost, and a long one warns first (:class:`FitTimeWarning`);
 2. **coefficients**: for each retained draw, the conditional posterior of
    every coefficient is Gaussian and follows from GP prediction at probe
    points; averaging over draws gives a Gaussian mixture (docs/skim.md 3);
 3. **selection**: a feature is active when its standardised main effect is
    more than ``selection_z`` posterior sds away from zero; an interaction is
-   active when both parents are active and the same holds for it (docs/skim.md 4).
+   active when the same holds for it and both parents are relevant: active,
+   or given weight by the kernel's per-feature scales (docs/skim.md 4).
 
 Prediction is the GP posterior predictive, averaged over draws.
 """
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 from typing import NamedTuple
 
@@ -41,7 +45,12 @@ from bayes_sklearn import _skim_kernel as sk
 from bayes_sklearn._base import BaseBayesianEstimator, ModelInputs, bucket_size
 from core_ppl.jit import jit
 
-__all__ = ["SparseInteractionRegressor", "sparse_interaction_model"]
+__all__ = [
+    "FitTimeWarning",
+    "SparseInteractionRegressor",
+    "estimate_fit_seconds",
+    "sparse_interaction_model",
+]
 
 #: Largest training set accepted: the exact GP stores and factorises
 #: ``n_samples x n_samples`` matrices in every gradient evaluation (about ten of
@@ -66,6 +75,12 @@ _MIN_PADDED_FEATURES = 16
 # it; one call takes at most _PREDICT_BLOCK chunks, padded to a bucket size.
 _PREDICT_CHUNK = 64
 _PREDICT_BLOCK = 64
+# A feature whose posterior mean slab weight (eta1 kappa_i / m)^2 exceeds
+# this is a candidate parent of interactions (docs/skim.md 4). The weights of
+# shrunk features sit near (phi lambda_i / m)^2, below 1e-2 in every fit we
+# ran, those of features the data use between 0.1 and 0.9 (parents of
+# interactions without main effects included): the threshold lies between.
+_RELEVANT_SLAB_WEIGHT = 0.05
 
 
 # --- the model -------------------------------------------------------------------
@@ -141,27 +156,21 @@ def sparse_interaction_model(
 # --- standardisation -----------------------------------------------------------------
 
 
-class _Standardiser:
+class _Standardiser(NamedTuple):
     """Column standardisation of X and y under frequency weights.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,)
-    weight : ndarray of shape (n_samples,)
-        Only rows of positive weight are used.
 
     Attributes
     ----------
     x_mean, x_scale : ndarray of shape (n_features,)
+        Weighted column means and sds of ``X`` (sd 1 for constant columns).
     y_mean, y_scale : float
+        Weighted mean and sd of ``y``.
     """
 
-    def __init__(self, X, y, weight):
-        keep = weight > 0
-        self.x_mean, self.x_scale = _weighted_moments(X[keep], weight[keep])
-        y_mean, y_scale = _weighted_moments(y[keep, None], weight[keep])
-        self.y_mean, self.y_scale = float(y_mean[0]), float(y_scale[0])
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: float
+    y_scale: float
 
     def transform_X(self, X):
         return (X - self.x_mean) / self.x_scale
@@ -170,21 +179,12 @@ class _Standardiser:
         return (y - self.y_mean) / self.y_scale
 
 
-class _Training(NamedTuple):
-    """What ``_model_inputs`` computed that ``_set_fitted_attributes`` needs.
-
-    Attributes
-    ----------
-    standardiser : _Standardiser
-        The weighted standardisation of ``X`` and ``y``.
-    train : tuple of ndarray
-        Standardised ``X`` (feature-padded), ``y`` and the sample weights,
-        padded to the row bucket: the GP's training set for coefficients
-        and predictions.
-    """
-
-    standardiser: _Standardiser
-    train: tuple
+def _standardiser(X, y, weight):
+    """The :class:`_Standardiser` of the rows of positive weight."""
+    keep = weight > 0
+    x_mean, x_scale = _weighted_moments(X[keep], weight[keep])
+    y_mean, y_scale = _weighted_moments(y[keep, None], weight[keep])
+    return _Standardiser(x_mean, x_scale, float(y_mean[0]), float(y_scale[0]))
 
 
 def _weighted_moments(A, weight):
@@ -196,6 +196,72 @@ def _weighted_moments(A, weight):
     # sklearn's StandardScaler does. The threshold is relative round-off.
     is_constant = scale <= 1e3 * np.finfo(np.float64).eps * (1.0 + np.abs(mean))
     return mean, np.where(is_constant, 1.0, scale)
+
+
+def _padded_columns(X):
+    """Append the zero columns of the feature bucket (exact padding)."""
+    n_padded = bucket_size(X.shape[1], _MIN_PADDED_FEATURES)
+    return np.pad(X, [(0, 0), (0, n_padded - X.shape[1])])
+
+
+class _Training(NamedTuple):
+    """What ``_model_inputs`` computed that ``_set_fitted_attributes`` needs.
+
+    Attributes
+    ----------
+    standardiser : _Standardiser
+        The weighted standardisation of ``X`` and ``y``.
+    X : ndarray of shape (n_rows, n_padded)
+        Standardised ``X`` with the zero columns of the feature bucket,
+        padded with zero rows to the row bucket.
+    y, weight : ndarray of shape (n_rows,)
+        Standardised ``y`` and the sample weights, padded with zeros.
+    """
+
+    standardiser: _Standardiser
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+
+
+class _GP(NamedTuple):
+    """The trained GP that coefficients and predictions are computed from.
+
+    Attributes
+    ----------
+    X, y, weight : ndarray
+        The padded training set of :class:`_Training`.
+    draws : dict of str to ndarray
+        At most ``MAX_SUMMARY_DRAWS`` hyperparameter draws, evenly thinned;
+        ``"lambda"`` has the padded number of columns (1 on padding).
+    c : float
+        Prior sd of the intercept.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    draws: dict
+    c: float
+
+    def args(self):
+        """Arguments of the per-draw jitted functions, as JAX arrays."""
+        arrays = (self.X, self.y, self.weight, self.draws, np.float64(self.c))
+        arrays = (*arrays, sk.DEFAULT_JITTER)
+        return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)), arrays)
+
+
+def _trained_gp(training, samples, c):
+    """The :class:`_GP` of a fit: its training set and thinned draws."""
+    keep = _thinned_indices(samples["sigma"].shape[0], MAX_SUMMARY_DRAWS)
+    draws = {name: samples[name][keep] for name in ("sigma", "eta1", "msq", "xisq")}
+    n_features, n_padded = samples["lambda"].shape[1], training.X.shape[1]
+    draws["lambda"] = np.pad(
+        samples["lambda"][keep],
+        [(0, 0), (0, n_padded - n_features)],
+        constant_values=1.0,
+    )
+    return _GP(X=training.X, y=training.y, weight=training.weight, draws=draws, c=c)
 
 
 # --- per-draw computations ---------------------------------------------------------
@@ -289,13 +355,12 @@ def _pair_batches(pairs, n_features):
 
 
 def _mixture_sd(means, variances):
-    """Mixture mean and sd over draws (law of total variance, docs/skim.md
-    3.1), in float64 NumPy as :func:`~bayes_sklearn._skim_kernel.
-    mixture_moments`, whatever JAX's precision."""
-    means = np.asarray(means, dtype=np.float64)
-    mean = means.mean(axis=0)
-    spread = np.square(means - mean).mean(axis=0)
-    return mean, np.sqrt(np.asarray(variances, np.float64).mean(axis=0) + spread)
+    """Mixture mean and sd over draws (docs/skim.md 3.1) in float64 NumPy,
+    whatever JAX's precision."""
+    mean, var = sk.mixture_moments(
+        np.asarray(means, np.float64), np.asarray(variances, np.float64)
+    )
+    return mean, np.sqrt(var)
 
 
 def _mixture_quantiles(means, variances, probs):
@@ -329,6 +394,342 @@ def _thinned_indices(n_total, n_keep):
     if n_total <= n_keep:
         return np.arange(n_total)
     return np.unique(np.linspace(0, n_total - 1, n_keep).round().astype(int))
+
+
+def _predict_draws(gp, X_std):
+    """Per-draw latent mean, latent variance and noise variance of the
+    :class:`_GP` at standardised, column-padded rows, in chunks of fixed size
+    (see ``_PREDICT_CHUNK``)."""
+    args = gp.args()
+    n_rows, n_columns = X_std.shape
+    n_chunks = -(-n_rows // _PREDICT_CHUNK)
+    chunks = np.zeros((n_chunks * _PREDICT_CHUNK, n_columns))
+    chunks[:n_rows] = X_std
+    chunks = chunks.reshape(n_chunks, _PREDICT_CHUNK, n_columns)
+    means, variances = [], []
+    noise = np.zeros(gp.draws["sigma"].shape[0])
+    for start in range(0, n_chunks, _PREDICT_BLOCK):
+        block = chunks[start : start + _PREDICT_BLOCK]
+        padded = bucket_size(len(block), 1)
+        block = np.pad(block, [(0, padded - len(block)), (0, 0), (0, 0)])
+        mean, var, noise = _predict_per_draw(*args, jnp.asarray(block))
+        means.append(np.asarray(mean, np.float64))
+        variances.append(np.asarray(var, np.float64))
+    return (
+        np.concatenate(means, axis=1)[:, :n_rows],
+        np.concatenate(variances, axis=1)[:, :n_rows],
+        np.asarray(noise, np.float64),
+    )
+
+
+# --- coefficients and selection --------------------------------------------------
+# Pure functions from the trained GP to the fitted attributes; the estimator
+# assigns what they return in one place.
+
+
+def _probe_all_effects(gp, standardiser):
+    """Per-draw conditional moments of every effect, in one pass per batch.
+
+    Probes the standardised main effects (slopes at the data mean), the
+    user-unit slopes and the value at ``x = 0`` (the intercept), and all
+    pairs of the padded feature set, so that data sets in one feature
+    bucket share one compiled program. Pair batches beyond the first
+    (more than ``_PROBE_BATCH`` pairs) are padded by repetition.
+    """
+    args = gp.args()
+    n_features, n_padded = standardiser.x_mean.shape[0], gp.X.shape[1]
+    origin = _padded_columns(standardiser.transform_X(np.zeros((1, n_features))))[0]
+    user = sk.concatenate_probes(
+        sk.main_effect_probes(n_padded, base=origin),
+        sk.value_probes(n_padded, base=origin),
+    )
+    pairs = np.stack(np.triu_indices(n_padded, k=1), axis=1)
+    batches = _pair_batches(pairs, n_padded)
+    first = (sk.main_effect_probes(n_padded), user, *batches[:1])
+    moments = list(_probe_moments_per_draw(*args, first))
+    moments += [_probe_moments_per_draw(*args, (b,))[0] for b in batches[1:]]
+    moments = [
+        (np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments
+    ]
+    n_draws = moments[0][0].shape[0]
+    pair_moments = [
+        np.concatenate([m[k] for m in moments[2:]], axis=1)[:, : len(pairs)]
+        if batches
+        else np.zeros((n_draws, 0))
+        for k in (0, 1)
+    ]
+    is_real = pairs[:, 1] < n_features
+    return _EffectDraws(
+        standardised=tuple(a[:, :n_features] for a in moments[0]),
+        user=tuple(a[:, :n_features] for a in moments[1]),
+        intercept=tuple(a[:, n_padded] for a in moments[1]),
+        pairs=pairs[is_real],
+        pair_moments=tuple(a[:, is_real] for a in pair_moments),
+    )
+
+
+class _MainEffects(NamedTuple):
+    """Main effects and the intercept, as the estimator reports them.
+
+    Attributes
+    ----------
+    coef, coef_std : ndarray of shape (P,)
+        Mixture mean and sd of the slopes at ``x = 0``, in user units.
+    intercept : float
+        Mixture mean of the function at ``x = 0``, in user units.
+    active : ndarray of shape (n_active,)
+        Features whose standardised effect is ``selection_z`` sds from 0.
+    z : ndarray of shape (P,)
+        ``|mean| / sd`` of the standardised effects.
+    draws : pair of ndarray of shape (S, P)
+        Per-draw means and variances of ``coef`` (for :meth:`summary`).
+    """
+
+    coef: np.ndarray
+    coef_std: np.ndarray
+    intercept: float
+    active: np.ndarray
+    z: np.ndarray
+    draws: tuple
+
+
+def _main_effects(effects, standardiser, selection_z):
+    """Selection on the standardised scale (docs/skim.md 4), report in user
+    units: slopes along ``z_i = (x_i - mu_i) / s_i`` times ``s_y / s_i``."""
+    mean, sd = _mixture_sd(*effects.standardised)
+    unit = standardiser.y_scale / standardiser.x_scale
+    means, variances = effects.user
+    draws = (means * unit, variances * unit**2)
+    coef, coef_std = _mixture_sd(*draws)
+    intercept, _ = _mixture_sd(*effects.intercept)
+    return _MainEffects(
+        coef=coef,
+        coef_std=coef_std,
+        intercept=float(standardiser.y_mean + standardiser.y_scale * intercept),
+        active=np.flatnonzero(np.abs(mean) > selection_z * sd),
+        z=np.abs(mean) / np.where(sd > 0, sd, np.inf),
+        draws=draws,
+    )
+
+
+def _slab_weights(samples):
+    """Posterior mean of each feature's slab weight ``(eta1 kappa_i / m)^2``.
+
+    In (0, 1): the share of the slab scale ``m`` that the horseshoe lets
+    feature ``i`` use (docs/skim.md 4). Both its main effect (prior sd
+    ``eta1 kappa_i``) and its interactions (prior sd ``eta2 kappa_i
+    kappa_j``) scale with it.
+
+    Parameters
+    ----------
+    samples : dict of str to ndarray
+        ``posterior_samples_`` of a fit.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+    """
+    eta1, msq = samples["eta1"][:, None], samples["msq"][:, None]
+    xisq, lam = samples["xisq"][:, None], samples["lambda"]
+    params = sk.kernel_params(eta1, msq, xisq, lam, 1.0)
+    kappa = np.asarray(params.kappa, dtype=np.float64)
+    return np.mean(np.square(eta1 * kappa) / msq, axis=0)
+
+
+class _Interactions(NamedTuple):
+    """Pairwise interactions, as the estimator reports them.
+
+    Attributes
+    ----------
+    coef, coef_std : ndarray of shape (P, P)
+        Mixture mean and sd in user units, strictly upper triangular.
+    active : ndarray of shape (n_active, 2)
+        Active pairs ``(i, j)``, ``i < j``.
+    z : ndarray of shape (n_active,)
+        ``|mean| / sd`` of the active pairs on the standardised scale.
+    draws : pair of ndarray of shape (S, n_active)
+        Per-draw means and variances of the active pairs in user units.
+    """
+
+    coef: np.ndarray
+    coef_std: np.ndarray
+    active: np.ndarray
+    z: np.ndarray
+    draws: tuple
+
+
+def _interactions(effects, standardiser, candidates, selection_z):
+    """Interactions in user units; pairs of ``candidates`` whose standardised
+    interaction is more than ``selection_z`` sds from zero are active."""
+    pairs = effects.pairs
+    n_features = standardiser.x_scale.shape[0]
+    mean, sd = _mixture_sd(*effects.pair_moments)
+    scale = standardiser.x_scale
+    unit = standardiser.y_scale / (scale[pairs[:, 0]] * scale[pairs[:, 1]])
+    coef = np.zeros((n_features, n_features))
+    coef_std = np.zeros((n_features, n_features))
+    coef[pairs[:, 0], pairs[:, 1]] = mean * unit
+    coef_std[pairs[:, 0], pairs[:, 1]] = sd * unit
+    is_active = np.isin(pairs, candidates).all(axis=1)
+    is_active &= np.abs(mean) > selection_z * sd
+    means, variances = effects.pair_moments
+    return _Interactions(
+        coef=coef,
+        coef_std=coef_std,
+        active=pairs[is_active],
+        z=np.abs(mean[is_active]) / sd[is_active],
+        draws=(
+            means[:, is_active] * unit[is_active],
+            variances[:, is_active] * unit[is_active] ** 2,
+        ),
+    )
+
+
+class _FittedState(NamedTuple):
+    """Everything :meth:`predict` and :meth:`summary` need beyond the public
+    fitted attributes; set once, by ``_set_fitted_attributes``.
+
+    Attributes
+    ----------
+    standardiser : _Standardiser
+    gp : _GP
+    main_draws : pair of ndarray of shape (S, P)
+        Per-draw means and variances of the main effects in user units.
+    main_z : ndarray of shape (P,)
+    pair_draws : pair of ndarray of shape (S, n_active_interactions)
+    pair_z : ndarray of shape (n_active_interactions,)
+    """
+
+    standardiser: _Standardiser
+    gp: _GP
+    main_draws: tuple
+    main_z: np.ndarray
+    pair_draws: tuple
+    pair_z: np.ndarray
+
+
+# --- fit time ----------------------------------------------------------------------
+
+
+class FitTimeWarning(UserWarning):
+    """A :class:`SparseInteractionRegressor` fit is expected to take long.
+
+    Raised by ``fit`` before sampling starts, with the estimate of
+    :func:`estimate_fit_seconds` and the settings that shorten it.
+    """
+
+
+#: A fit expected to take longer than this many seconds warns before it starts.
+LONG_FIT_SECONDS = 60.0
+
+# The cost model of estimate_fit_seconds, calibrated on one core of the
+# 2-core CPU development machine (float32, single-threaded BLAS, see
+# benchmarks/skim.py): a gradient of the GP marginal likelihood costs a fixed
+# overhead plus multiply-adds at _SECONDS_PER_MAC: 4/3 N^3 for the Cholesky
+# factor, its inverse and L^-T L^-1, and about _KERNEL_MACS N^2 P for the
+# kernel and its gradient (within 15% of measured gradients for N = 64 to
+# 512, P = 16 to 64). A default NUTS fit took about _STEPS_PER_100_SAMPLES
+# leapfrog steps per iteration (warmup and sampling) at N = 100 and about
+# twice as many at N = 200: the trees deepen as the posterior narrows, so the
+# model grows the steps in proportion to N (which reproduces the 25 minutes
+# reported for a default fit at N = 500).
+_SECONDS_PER_MAC = 4e-11
+_GRADIENT_OVERHEAD_SECONDS = 2.5e-4
+_KERNEL_MACS = 8
+_STEPS_PER_100_SAMPLES = 32
+
+
+def estimate_fit_seconds(
+    n_samples,
+    n_features,
+    *,
+    inference="nuts",
+    n_warmup=500,
+    n_draws=500,
+    n_chains=1,
+    svi_steps=2000,
+):
+    """Rough wall-clock seconds of a :class:`SparseInteractionRegressor` fit.
+
+    A cost model, not a measurement: every gradient of the exact GP
+    likelihood costs O(N^2 P + N^3) (docs/skim.md 2.2) on the padded sizes;
+    NUTS takes about 32 gradients (leapfrog steps) per iteration per 100
+    samples (its trees deepen as N grows), SVI one per step; recovering the
+    coefficients costs one factorisation and O(N^2 P^2) work per retained
+    draw. Calibrated on one CPU core; compile time is not included, and the
+    number of leapfrog steps varies from data set to data set, so read the
+    result as an order of magnitude.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        Shape of the training data.
+    inference, n_warmup, n_draws, n_chains, svi_steps
+        As in :class:`SparseInteractionRegressor`.
+
+    Returns
+    -------
+    float
+        Estimated seconds, increasing in every argument that adds work
+        (``n_draws`` beyond ``MAX_SUMMARY_DRAWS`` only through NUTS).
+
+    Examples
+    --------
+    >>> nuts = estimate_fit_seconds(500, 20)
+    >>> svi = estimate_fit_seconds(500, 20, inference="svi")
+    >>> nuts > 60 > svi
+    True
+    """
+    n = bucket_size(n_samples, SparseInteractionRegressor._min_padded_rows)
+    p = bucket_size(n_features, _MIN_PADDED_FEATURES)
+    gradient = _GRADIENT_OVERHEAD_SECONDS + _SECONDS_PER_MAC * (
+        4 / 3 * n**3 + _KERNEL_MACS * n**2 * p
+    )
+    if inference == "nuts":
+        steps = _STEPS_PER_100_SAMPLES * max(1.0, n_samples / 100)
+        n_gradients = n_chains * (n_warmup + n_draws) * steps
+        n_kept = min(n_chains * n_draws, MAX_SUMMARY_DRAWS)
+    else:  # one "chain" of draws from the fitted guide
+        n_gradients = svi_steps
+        n_kept = min(n_draws, MAX_SUMMARY_DRAWS)
+    # Per retained draw: factor and invert K (2/3 N^3), then whiten the
+    # cross-covariances of all P (P - 1) / 2 pairs and 3 P main effects.
+    per_draw = 2 / 3 * n**3 + n**2 * (p * (p - 1) / 2 + 3 * p)
+    return n_gradients * gradient + n_kept * _SECONDS_PER_MAC * per_draw
+
+
+def _warn_if_long_fit(estimator, n_samples, n_features):
+    """FitTimeWarning (and a line when verbose) before a long fit."""
+    settings = dict(
+        n_warmup=estimator.n_warmup,
+        n_draws=estimator.n_draws,
+        n_chains=estimator.n_chains,
+        svi_steps=estimator.svi_steps,
+    )
+    seconds = estimate_fit_seconds(
+        n_samples, n_features, inference=estimator.inference, **settings
+    )
+    name = type(estimator).__name__
+    if estimator.verbose > 0:
+        print(f"{name}: fit expected to take about {seconds:.0f} s", flush=True)
+    if seconds <= LONG_FIT_SECONDS:
+        return
+    if estimator.inference == "nuts":
+        svi = estimate_fit_seconds(n_samples, n_features, inference="svi", **settings)
+        advice = (
+            f"For an approximate fit in about {svi:.0f} s use inference='svi'; "
+            "or lower n_warmup and n_draws, or fit on a subset of the rows"
+        )
+    else:
+        advice = "Lower svi_steps or n_draws, or fit on a subset of the rows"
+    warnings.warn(
+        f"{name}: this fit is expected to take about {seconds / 60:.1f} minutes "
+        f"({n_samples} samples, {n_features} features, inference="
+        f"'{estimator.inference}'): the exact Gaussian process costs O(N^3) per "
+        f"gradient. {advice}.",
+        FitTimeWarning,
+        stacklevel=5,  # the caller of fit
+    )
 
 
 # --- the estimator -------------------------------------------------------------------
@@ -383,7 +784,9 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
     inference : {"nuts", "svi"}, default="nuts"
         ``"nuts"`` samples the hyperparameters with the No-U-Turn Sampler;
         ``"svi"`` fits a mean-field normal approximation to their logarithms
-        (faster, approximate).
+        with one gradient per step instead of tens per NUTS iteration: the
+        fast path for a few hundred rows or more (approximate; see
+        :func:`estimate_fit_seconds`).
 
     n_warmup : int, default=500
         NUTS warmup iterations per chain; discarded.
@@ -430,8 +833,11 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         ``selection_z`` posterior sds from zero, in increasing order.
 
     active_interactions_ : ndarray of shape (n_active_interactions, 2)
-        Pairs ``(i, j)``, ``i < j``, of active features whose interaction is
-        more than ``selection_z`` posterior sds from zero.
+        Pairs ``(i, j)``, ``i < j``, whose standardised interaction is more
+        than ``selection_z`` posterior sds from zero, among the relevant
+        features: the active ones and those whose kernel scale the
+        posterior raised (a parent need not have a main effect, see
+        Notes).
 
     posterior_samples_ : dict of str to ndarray
         Draws of the hyperparameters, chains concatenated: ``"sigma"``,
@@ -494,6 +900,21 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
     These are computed exactly by probing at ``x = 0``, so
     a feature that only interacts can have a nonzero ``coef_`` when the
     other feature's mean is not 0.
+
+    **Selection.** An interaction's prior sd is the product of its parents'
+    kernel scales, so the posterior raises the scale of a feature that only
+    interacts, as much as for one with a main effect. Interactions are
+    therefore searched among the active features and the features whose
+    posterior mean slab weight ``(eta1 kappa_i / m)^2`` exceeds 0.05
+    (docs/skim.md 4), which finds ``x1 x3`` in ``y = x1 x3 + noise``.
+
+    **Fit time.** Every gradient costs O(N^3 + N^2 P) and NUTS takes tens
+    to hundreds of them per iteration, more as N grows: a default fit of
+    500 rows was reported to take about 25 CPU-minutes (see
+    :func:`estimate_fit_seconds`), and ``fit`` warns with a
+    :class:`FitTimeWarning` before one expected to exceed a minute
+    (``verbose > 0`` prints every estimate). ``inference="svi"`` needs one
+    gradient per step: 15 times fewer at 100 rows, 75 times at 500.
 
     **Sample weights** raise each row's likelihood to its weight (noise
     variance ``sigma^2 / w``), so an integer weight is exactly repeating the
@@ -596,7 +1017,7 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Training data, at most ``MAX_N_SAMPLES`` = 5000 rows.
         y : array-like of shape (n_samples,)
-            Target values.
+            Target values, numeric: strings raise ``ValueError``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: each raises its sample's likelihood to that
             power, as if the sample were repeated that many times.
@@ -615,16 +1036,19 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         return sparse_interaction_model
 
     def _model_inputs(self, X, y, sample_weight):
-        _check_training_size(type(self).__name__, X, sample_weight)
+        name = type(self).__name__
+        y = _numeric_target(name, y)
+        _check_training_size(name, X, sample_weight)
         n_features = X.shape[1]
         sparsity = self._resolved_sparsity(n_features)
-        standardiser = _Standardiser(X, y, sample_weight)
-        X_std = self._padded_columns(standardiser.transform_X(X))
+        _warn_if_long_fit(self, X.shape[0], n_features)
+        standardiser = _standardiser(X, y, sample_weight)
+        X_std = _padded_columns(standardiser.transform_X(X))
         y_std = standardiser.transform_y(y)
         # The training set for coefficients and predictions, padded like the
         # sampler's so that fits of similar size share compiled programs.
         n_rows = bucket_size(X.shape[0], self._min_padded_rows)
-        train = tuple(
+        train = (
             np.pad(a, [(0, n_rows - X.shape[0])] + [(0, 0)] * (a.ndim - 1))
             for a in (X_std, y_std, sample_weight)
         )
@@ -642,13 +1066,8 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         return ModelInputs(
             rows=(X_std, y_std),
             hyperparameters=tuple(np.float64(v) for v in hyperparameters),
-            context=_Training(standardiser=standardiser, train=train),
+            context=_Training(standardiser, *train),
         )
-
-    def _padded_columns(self, X):
-        """Append the zero columns of the feature bucket (exact padding)."""
-        n_padded = bucket_size(X.shape[1], _MIN_PADDED_FEATURES)
-        return np.pad(X, [(0, 0), (0, n_padded - X.shape[1])])
 
     def _resolved_sparsity(self, n_features):
         """``expected_sparsity`` or its default; must satisfy ``0 < S < P``."""
@@ -665,106 +1084,34 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         return float(self.expected_sparsity)
 
     def _trim_draws(self, grouped, context):
-        return {**grouped, "lambda": grouped["lambda"][..., : self.n_features_in_]}
+        n_features = context.standardiser.x_mean.shape[0]
+        return {**grouped, "lambda": grouped["lambda"][..., :n_features]}
 
     def _parameter_labels(self):
         return {"lambda": (self._feature_labels(),)}
 
     def _set_fitted_attributes(self, context):
-        # Fitted state kept for prediction and for the steps below.
-        self._standardiser, self._train = context.standardiser, context.train
-        effects = self._probe_all_effects()
-        self._set_main_effects(effects)
-        self._set_interactions(effects)
-
-    # --- coefficient recovery ------------------------------------------------------
-
-    def _gp_args(self):
-        """Training arrays, thinned draws and fixed hyperparameters of the GP,
-        all padded (padding columns get lambda = 1; their inputs are 0)."""
-        samples = self.posterior_samples_
-        keep = _thinned_indices(samples["sigma"].shape[0], MAX_SUMMARY_DRAWS)
-        draws = {name: samples[name][keep] for name in ("sigma", "eta1", "msq", "xisq")}
-        n_padded = self._train[0].shape[1]
-        draws["lambda"] = np.pad(
-            samples["lambda"][keep],
-            [(0, 0), (0, n_padded - self.n_features_in_)],
-            constant_values=1.0,
-        )
-        arrays = (*self._train, draws, np.float64(self.c), sk.DEFAULT_JITTER)
-        return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)), arrays)
-
-    def _probe_all_effects(self):
-        """Per-draw conditional moments of every effect, in one pass per batch.
-
-        Probes the standardised main effects (slopes at the data mean), the
-        user-unit slopes and the value at ``x = 0`` (the intercept), and all
-        pairs of the padded feature set, so that data sets in one feature
-        bucket share one compiled program. Pair batches beyond the first
-        (more than ``_PROBE_BATCH`` pairs) are padded by repetition.
-        """
-        args = self._gp_args()
-        n_features, n_padded = self.n_features_in_, self._train[0].shape[1]
-        origin = self._standardiser.transform_X(np.zeros((1, n_features)))
-        origin = self._padded_columns(origin)[0]
-        user = sk.concatenate_probes(
-            sk.main_effect_probes(n_padded, base=origin),
-            sk.value_probes(n_padded, base=origin),
-        )
-        pairs = np.stack(np.triu_indices(n_padded, k=1), axis=1)
-        batches = _pair_batches(pairs, n_padded)
-        first = (sk.main_effect_probes(n_padded), user, *batches[:1])
-        moments = list(_probe_moments_per_draw(*args, first))
-        moments += [_probe_moments_per_draw(*args, (b,))[0] for b in batches[1:]]
-        moments = [
-            (np.asarray(m, np.float64), np.asarray(v, np.float64)) for m, v in moments
-        ]
-        n_draws = moments[0][0].shape[0]
-        pair_moments = [
-            np.concatenate([m[k] for m in moments[2:]], axis=1)[:, : len(pairs)]
-            if batches
-            else np.zeros((n_draws, 0))
-            for k in (0, 1)
-        ]
-        is_real = pairs[:, 1] < n_features
-        return _EffectDraws(
-            standardised=tuple(a[:, :n_features] for a in moments[0]),
-            user=tuple(a[:, :n_features] for a in moments[1]),
-            intercept=tuple(a[:, n_padded] for a in moments[1]),
-            pairs=pairs[is_real],
-            pair_moments=tuple(a[:, is_real] for a in pair_moments),
-        )
-
-    def _set_main_effects(self, effects):
-        mean, sd = _mixture_sd(*effects.standardised)
-        self._main_z = np.abs(mean) / np.where(sd > 0, sd, np.inf)
-        self.active_features_ = np.flatnonzero(np.abs(mean) > self.selection_z * sd)
-        # Slopes along z_i = (x_i - mu_i) / s_i, times s_y / s_i: user units.
-        standardiser = self._standardiser
-        unit = standardiser.y_scale / standardiser.x_scale
-        means, variances = effects.user
-        self._main_draws = (means * unit, variances * unit**2)
-        self.coef_, self.coef_std_ = _mixture_sd(*self._main_draws)
-        intercept, _ = _mixture_sd(*effects.intercept)
-        self.intercept_ = float(standardiser.y_mean + standardiser.y_scale * intercept)
-
-    def _set_interactions(self, effects):
-        n_features, pairs = self.n_features_in_, effects.pairs
-        mean, sd = _mixture_sd(*effects.pair_moments)
-        scale = self._standardiser.x_scale
-        unit = self._standardiser.y_scale / (scale[pairs[:, 0]] * scale[pairs[:, 1]])
-        self.interaction_coef_ = np.zeros((n_features, n_features))
-        self.interaction_coef_std_ = np.zeros((n_features, n_features))
-        self.interaction_coef_[pairs[:, 0], pairs[:, 1]] = mean * unit
-        self.interaction_coef_std_[pairs[:, 0], pairs[:, 1]] = sd * unit
-        is_active = np.isin(pairs, self.active_features_).all(axis=1)
-        is_active &= np.abs(mean) > self.selection_z * sd
-        self.active_interactions_ = pairs[is_active]
-        self._pair_z = np.abs(mean[is_active]) / sd[is_active]
-        means, variances = effects.pair_moments
-        self._pair_draws = (
-            means[:, is_active] * unit[is_active],
-            variances[:, is_active] * unit[is_active] ** 2,
+        samples, standardiser = self.posterior_samples_, context.standardiser
+        gp = _trained_gp(context, samples, self.c)
+        effects = _probe_all_effects(gp, standardiser)
+        main = _main_effects(effects, standardiser, self.selection_z)
+        # Interactions are searched among the features the kernel gives
+        # weight to, not only those with a main effect (docs/skim.md 4).
+        is_relevant = _slab_weights(samples) > _RELEVANT_SLAB_WEIGHT
+        candidates = np.union1d(main.active, np.flatnonzero(is_relevant))
+        pairs = _interactions(effects, standardiser, candidates, self.selection_z)
+        self.coef_, self.coef_std_ = main.coef, main.coef_std
+        self.intercept_ = main.intercept
+        self.active_features_ = main.active
+        self.interaction_coef_, self.interaction_coef_std_ = pairs.coef, pairs.coef_std
+        self.active_interactions_ = pairs.active
+        self._fitted_state_ = _FittedState(
+            standardiser=standardiser,
+            gp=gp,
+            main_draws=main.draws,
+            main_z=main.z,
+            pair_draws=pairs.draws,
+            pair_z=pairs.z,
         )
 
     # --- prediction ----------------------------------------------------------------
@@ -789,40 +1136,17 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
             Posterior predictive sd; only when ``return_std`` is True.
         """
         X = self._validate_X_predict(X)
-        X_std = self._standardiser.transform_X(np.asarray(X, dtype=np.float64))
+        state = self._fitted_state_
+        X_std = state.standardiser.transform_X(np.asarray(X, dtype=np.float64))
         with _single_threaded_blas():
-            latent_mean, latent_var, noise = self._predict_draws(
-                self._padded_columns(X_std)
+            latent_mean, latent_var, noise = _predict_draws(
+                state.gp, _padded_columns(X_std)
             )
         mean, sd = _mixture_sd(latent_mean, latent_var + noise[:, None])
-        y_mean = self._standardiser.y_mean + self._standardiser.y_scale * mean
+        y_mean = state.standardiser.y_mean + state.standardiser.y_scale * mean
         if not return_std:
             return y_mean
-        return y_mean, self._standardiser.y_scale * sd
-
-    def _predict_draws(self, X_std):
-        """Per-draw latent mean, latent variance and noise variance at
-        standardised rows, in chunks of fixed size (see ``_PREDICT_CHUNK``)."""
-        args = self._gp_args()
-        n_rows, n_columns = X_std.shape
-        n_chunks = -(-n_rows // _PREDICT_CHUNK)
-        chunks = np.zeros((n_chunks * _PREDICT_CHUNK, n_columns))
-        chunks[:n_rows] = X_std
-        chunks = chunks.reshape(n_chunks, _PREDICT_CHUNK, n_columns)
-        means, variances = [], []
-        noise = np.zeros(args[3]["sigma"].shape[0])
-        for start in range(0, n_chunks, _PREDICT_BLOCK):
-            block = chunks[start : start + _PREDICT_BLOCK]
-            padded = bucket_size(len(block), 1)
-            block = np.pad(block, [(0, padded - len(block)), (0, 0), (0, 0)])
-            mean, var, noise = _predict_per_draw(*args, jnp.asarray(block))
-            means.append(np.asarray(mean, np.float64))
-            variances.append(np.asarray(var, np.float64))
-        return (
-            np.concatenate(means, axis=1)[:, :n_rows],
-            np.concatenate(variances, axis=1)[:, :n_rows],
-            np.asarray(noise, np.float64),
-        )
+        return y_mean, state.standardiser.y_scale * sd
 
     # --- reporting -----------------------------------------------------------------
 
@@ -860,9 +1184,10 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
         mains, pairs = self.active_features_, self.active_interactions_
         index = [str(names[i]) for i in mains]
         index += [f"{names[i]}:{names[j]}" for i, j in pairs]
-        means = np.concatenate([self._main_draws[0][:, mains], self._pair_draws[0]], 1)
+        state = self._fitted_state_
+        means = np.concatenate([state.main_draws[0][:, mains], state.pair_draws[0]], 1)
         variances = np.concatenate(
-            [self._main_draws[1][:, mains], self._pair_draws[1]], axis=1
+            [state.main_draws[1][:, mains], state.pair_draws[1]], axis=1
         )
         mean, sd = _mixture_sd(means, variances)
         probs = ((1 - prob) / 2, (1 + prob) / 2)
@@ -874,7 +1199,7 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
                 "sd": sd,
                 f"ci_{100 * probs[0]:g}%": low,
                 f"ci_{100 * probs[1]:g}%": high,
-                "z": np.concatenate([self._main_z[mains], self._pair_z]),
+                "z": np.concatenate([state.main_z[mains], state.pair_z]),
             },
             index=pd.Index(index, dtype=object),
         )
@@ -902,3 +1227,14 @@ def _check_training_size(name, X, sample_weight):
         )
     if not np.any(sample_weight > 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
+
+
+def _numeric_target(name, y):
+    """``y`` as floats, or a clear error for class labels (strings)."""
+    if y.dtype.kind in "biuf":
+        return y
+    raise ValueError(
+        f"Unknown label type: {name} is a regressor and needs a numeric target "
+        f"y, got dtype {y.dtype} with values such as {y[0]!r}. Encode the "
+        "target as numbers, or use a classifier (BayesianLogisticRegression)."
+    )

@@ -294,6 +294,17 @@ def test_mixture_moments_law_of_total_variance():
     np.testing.assert_allclose(np.asarray(var), [3.0, 0.5])
 
 
+def test_mixture_moments_keep_numpy_float64_without_x64():
+    # The estimator's summaries call the same body on float64 NumPy arrays:
+    # they must stay float64 NumPy even when JAX computes in float32.
+    # Means 1 + 1e-9 k: their spread (~1e-18) is lost in float32.
+    means = 1.0 + 1e-9 * np.arange(4.0)[:, None]
+    mean, var = sk.mixture_moments(means, np.zeros((4, 1)))
+    assert isinstance(mean, np.ndarray) and mean.dtype == np.float64
+    np.testing.assert_allclose(var, [np.var(means)], rtol=1e-6)
+    assert var[0] > 0
+
+
 def test_float32_cholesky_is_finite_for_extreme_scales():
     # Heavy-tailed lambda draws make kernel entries span many decades; the
     # float32 factorisation must stay finite thanks to the relative jitter.

@@ -7,6 +7,7 @@ docs/skim.md section 5 is the expensive one and is marked slow.
 """
 
 import pickle
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -182,6 +183,137 @@ def test_mixture_quantiles_of_a_single_gaussian():
     )
 
 
+# --- interactions whose parents have no main effect ----------------------------
+
+
+def _centred(rng, n=60, p=5):
+    """Standard-normal columns centred exactly, so that the standardised main
+    effect of a feature that only interacts is exactly 0 (docs/skim.md 4)."""
+    X = rng.normal(size=(n, p))
+    return X - X.mean(axis=0)
+
+
+@pytest.mark.parametrize(
+    "planted, pair, coef",
+    [
+        # y = x0 + x0 x2: x2 has no main effect, x0 has one.
+        (lambda X: X[:, 0] + X[:, 0] * X[:, 2], (0, 2), 1.0),
+        # y = x1 x3: neither parent has a main effect.
+        (lambda X: X[:, 1] * X[:, 3], (1, 3), 1.0),
+    ],
+    ids=["x0+x0x2", "x1x3"],
+)
+@pytest.mark.parametrize("inference", ["nuts", "svi"])
+def test_interaction_without_parent_main_effect_is_active(
+    planted, pair, coef, inference
+):
+    rng = np.random.default_rng(20)
+    X = _centred(rng)
+    y = planted(X) + 0.05 * rng.normal(size=X.shape[0])
+    reg = SparseInteractionRegressor(**_FAST, inference=inference, svi_steps=500)
+    reg.fit(X, y)
+    # The case of the issue: a parent is not active as a main effect...
+    assert pair[1] not in reg.active_features_
+    # ...yet the planted pair, and only it, is an active interaction.
+    np.testing.assert_array_equal(reg.active_interactions_, [pair])
+    error = abs(reg.interaction_coef_[pair] - coef)
+    assert error < 5 * reg.interaction_coef_std_[pair]
+    names = list(reg.summary().index)
+    assert f"x{pair[0]}:x{pair[1]}" in names
+    # The kernel's scales single out exactly the planted parents.
+    weights = si._slab_weights(reg.posterior_samples_)
+    np.testing.assert_array_equal(
+        np.flatnonzero(weights > si._RELEVANT_SLAB_WEIGHT), pair
+    )
+
+
+def test_slab_weights_by_hand():
+    rng = np.random.default_rng(21)
+    samples = {
+        "eta1": rng.uniform(0.01, 1.0, size=7),
+        "msq": rng.uniform(0.2, 2.0, size=7),
+        "xisq": rng.uniform(0.2, 2.0, size=7),
+        "lambda": rng.uniform(0.1, 50.0, size=(7, 3)),
+    }
+    # w = (eta1 kappa / m)^2 with kappa = m lambda / sqrt(m^2 + eta1^2 lambda^2)
+    # is eta1^2 lambda^2 / (m^2 + eta1^2 lambda^2), averaged over draws.
+    scaled = np.square(samples["eta1"][:, None] * samples["lambda"])
+    expected = np.mean(scaled / (samples["msq"][:, None] + scaled), axis=0)
+    np.testing.assert_allclose(si._slab_weights(samples), expected, rtol=1e-5)
+
+
+# --- fit time --------------------------------------------------------------------
+
+
+def test_fit_time_estimate_grows_with_every_budget():
+    base = dict(n_samples=200, n_features=20)
+    # n_draws below MAX_SUMMARY_DRAWS, so that more draws add summary work.
+    settings = dict(n_warmup=500, n_draws=100, n_chains=1, svi_steps=2000)
+    for inference in ("nuts", "svi"):
+        reference = si.estimate_fit_seconds(**base, inference=inference, **settings)
+        grown = [
+            dict(base, n_samples=400),
+            dict(base, n_features=80),
+        ]
+        for args in grown:
+            estimate = si.estimate_fit_seconds(**args, inference=inference, **settings)
+            assert estimate > reference
+        more_work = ("n_warmup", "n_chains") if inference == "nuts" else ("svi_steps",)
+        for name in ("n_draws", *more_work):
+            larger = dict(settings, **{name: 2 * settings[name]})
+            estimate = si.estimate_fit_seconds(**base, inference=inference, **larger)
+            assert estimate > reference, name
+    # Monotone along a grid of sizes. At large N a gradient is cubic in N;
+    # NUTS takes steps in proportion to N, SVI a fixed number.
+    sizes = [50, 100, 200, 500, 1000, 2000, 5000]
+    for inference in ("nuts", "svi"):
+        estimates = [si.estimate_fit_seconds(n, 20, inference=inference) for n in sizes]
+        assert np.all(np.diff(estimates) > 0)
+    ratio = si.estimate_fit_seconds(4096, 20) / si.estimate_fit_seconds(2048, 20)
+    assert 14 < ratio < 16
+    ratio = si.estimate_fit_seconds(4096, 20, inference="svi") / (
+        si.estimate_fit_seconds(2048, 20, inference="svi")
+    )
+    assert 7 < ratio < 8
+
+
+def test_fit_time_estimate_of_the_issue():
+    # A default NUTS fit on 500 rows takes about 25 minutes: it must warn;
+    # SVI is the fast path, well under a minute; 100 rows take seconds.
+    nuts = si.estimate_fit_seconds(500, 20)
+    svi = si.estimate_fit_seconds(500, 20, inference="svi")
+    assert 15 * 60 < nuts < 40 * 60
+    assert nuts > 10 * si.LONG_FIT_SECONDS > 10 * svi
+    assert si.estimate_fit_seconds(100, 20) < si.LONG_FIT_SECONDS
+
+
+def test_long_fit_warns_before_running():
+    # The warning is decided from the shapes alone: no fit runs here.
+    reg = SparseInteractionRegressor()
+    with pytest.warns(si.FitTimeWarning, match=r"minutes.*inference='svi'"):
+        si._warn_if_long_fit(reg, 500, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", si.FitTimeWarning)
+        si._warn_if_long_fit(SparseInteractionRegressor(inference="svi"), 500, 20)
+        si._warn_if_long_fit(reg, 60, 5)
+    assert issubclass(si.FitTimeWarning, UserWarning)
+
+
+def test_fit_warns_when_over_the_time_limit(monkeypatch):
+    # A tiny fit under a patched limit of 0 s warns before sampling.
+    monkeypatch.setattr(si, "LONG_FIT_SECONDS", 0.0)
+    X, y = _planted(np.random.default_rng(22), n=30, p=3)
+    with pytest.warns(si.FitTimeWarning, match="expected to take"):
+        SparseInteractionRegressor(**_FAST).fit(X, y)
+
+
+def test_verbose_prints_the_estimate(capsys):
+    reg = SparseInteractionRegressor(verbose=1, inference="svi")
+    si._warn_if_long_fit(reg, 100, 4)
+    expected = si.estimate_fit_seconds(100, 4, inference="svi")
+    assert f"fit expected to take about {expected:.0f} s" in capsys.readouterr().out
+
+
 # --- scikit-learn integration ---------------------------------------------------
 
 
@@ -318,6 +450,25 @@ def test_bad_data_raises():
         reg.fit(X, y, sample_weight=np.zeros(10))
     with pytest.raises(ValueError, match="Negative values"):
         reg.fit(X, y, sample_weight=np.where(np.arange(10) == 0, -1.0, 1.0))
+
+
+def test_string_target_is_a_clear_error():
+    X, _ = _planted(np.random.default_rng(23), n=10, p=3)
+    y = np.array(["low", "high"] * 5)
+    with pytest.raises(ValueError, match="Unknown label type.*numeric target"):
+        SparseInteractionRegressor(**_FAST).fit(X, y)
+    # Strings in an object array fail as in Ridge, before any sampling.
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        SparseInteractionRegressor(**_FAST).fit(X, y.astype(object))
+
+
+def test_fitted_state_is_one_private_attribute(fitted):
+    # Hooks hand state over by return value; what prediction and summary
+    # need is one NamedTuple set in _set_fitted_attributes.
+    reg, _, _ = fitted
+    private = {name for name in vars(reg) if name.startswith("_")}
+    assert private == {"_fitted_state_"}
+    assert isinstance(reg._fitted_state_, si._FittedState)
 
 
 def test_parameters_are_keyword_only():
