@@ -210,11 +210,9 @@ class HMCGibbs(MCMCKernel):
 
     def build(self, target, unravel, params):
         inner = self.inner_kernel.build(target, None, params)
-        names = None  # found once, at the first function traced
+        names = self.gibbs_sites(target)
 
         def split(position):
-            nonlocal names
-            names = self.gibbs_sites(target) if names is None else names
             z = unravel(position)
             hmc_z = {k: v for k, v in z.items() if k not in names}
             return _Split(
@@ -272,12 +270,9 @@ class HMCGibbs(MCMCKernel):
 
     def postprocess_fn(self, model_args, model_kwargs):
         model = self.model
-        names = None
+        names = self._postprocess_sites(model, model_args, model_kwargs)
 
         def postprocess(z):
-            nonlocal names
-            if names is None:
-                names = self._postprocess_sites(model, model_args, model_kwargs)
             gibbs = {k: z[k] for k in names}
             hmc_z = {k: v for k, v in z.items() if k not in names}
             values = constrain_fn(

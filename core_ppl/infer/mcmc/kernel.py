@@ -28,7 +28,6 @@ import operator
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 
 from core_ppl.infer.initialization import init_to_uniform
@@ -225,8 +224,3 @@ class MCMCKernel:
     def get_sample(self, state):
         """The flat position of ``state`` (its ``sample_field``)."""
         return operator.attrgetter(self.sample_field)(state)
-
-
-def tree_where(pred, new, old):
-    """``new`` where ``pred`` else ``old``, leaf by leaf."""
-    return jax.tree.map(lambda a, b: jax.numpy.where(pred, a, b), new, old)

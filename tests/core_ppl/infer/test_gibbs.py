@@ -186,7 +186,9 @@ def test_bad_arguments():
         ppl.sample("k", dist.Poisson(3.0))
 
     mcmc = MCMC(
-        DiscreteHMCGibbs(NUTS(poisson_latent)), num_warmup=1, num_samples=1,
+        DiscreteHMCGibbs(NUTS(poisson_latent)),
+        num_warmup=1,
+        num_samples=1,
         progress_bar=False,
     )
     with pytest.raises(ValueError, match="site 'k' .* cannot be enumerated"):

@@ -146,7 +146,9 @@ def test_bad_sampler_and_extra_field():
     with pytest.raises(TypeError, match="MCMCKernel"):
         MCMC(object(), num_warmup=1, num_samples=1)
     mcmc = MCMC(
-        RandomWalkMetropolis(normal_model), num_warmup=1, num_samples=1,
+        RandomWalkMetropolis(normal_model),
+        num_warmup=1,
+        num_samples=1,
         progress_bar=False,
     )
     with pytest.raises(ValueError, match="unknown extra field 'diverging'"):
