@@ -136,22 +136,11 @@ class HMCGibbs(MCMCKernel):
         self._gibbs_sites = tuple(gibbs_sites)
         self.default_fields = inner_kernel.default_fields
 
-    @property
-    def model(self):
-        return self.inner_kernel.model
+    model = property(lambda self: self.inner_kernel.model)
+    init_strategy = property(lambda self: self.inner_kernel.init_strategy)
 
-    @property
-    def init_strategy(self):
-        return self.inner_kernel.init_strategy
-
-    def _static(self):
-        return (type(self), self.inner_kernel, self._gibbs_fn, self._gibbs_sites)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and self._static() == other._static()
-
-    def __hash__(self):
-        return hash(self._static())
+    def static_key(self):
+        return (self.inner_kernel, self._gibbs_fn, self._gibbs_sites)
 
     # --- host side: the inner kernel's settings ---------------------------------
 
@@ -373,8 +362,8 @@ class DiscreteHMCGibbs(HMCGibbs):
         self.random_walk = bool(random_walk)
         self.modified = bool(modified)
 
-    def _static(self):
-        return super()._static() + (self.random_walk, self.modified)
+    def static_key(self):
+        return super().static_key() + (self.random_walk, self.modified)
 
     def gibbs_sites(self, target):
         return tuple(_discrete_sites(_prior_trace(jax.random.PRNGKey(0), target)))

@@ -332,11 +332,9 @@ class HMC(MCMCKernel):
         """The potential function, or None when sampling a model."""
         return self._potential_fn
 
-    # --- static identity: equal kernels share a compiled program ---------------
-
-    def _static(self):
+    def static_key(self):
+        # Equal kernels share a compiled program.
         return (
-            type(self),
             self._model,
             self._potential_fn,
             self.init_strategy,
@@ -345,12 +343,6 @@ class HMC(MCMCKernel):
             self.adapt_mass_matrix,
             self.num_steps is not None,
         )
-
-    def __eq__(self, other):
-        return type(other) is type(self) and self._static() == other._static()
-
-    def __hash__(self):
-        return hash(self._static())
 
     # --- the kernel interface ------------------------------------------------------
 
@@ -387,7 +379,8 @@ class HMC(MCMCKernel):
         }
 
     def get_diagnostics_str(self, state):
-        return f"step size {float(state.warmup.step_size):.2e}"
+        step_size = np.asarray(state.warmup.step_size)
+        return "step size " + np.array2string(step_size, precision=2)
 
     def _transition(self, params):
         """``(rng_key, HMCState, logdensity_fn, step_size, inverse_mass_matrix)

@@ -142,7 +142,8 @@ class MCMCKernel:
     A kernel is a static argument of the compiled run: two kernels that
     compare equal must build the same program, so whatever may change
     between runs without recompiling (step sizes, targets) goes through
-    :meth:`parameters`, which are traced. The default equality is identity.
+    :meth:`parameters`, which are traced. Kernels compare by
+    :meth:`static_key`; by default only a kernel equals itself.
 
     Subclasses set ``model`` (or ``potential_fn``) and ``init_strategy`` and
     implement :meth:`build` and :meth:`field_dtypes`.
@@ -163,6 +164,21 @@ class MCMCKernel:
     init_strategy: Callable = staticmethod(init_to_uniform)
 
     # --- host side ------------------------------------------------------------
+
+    def static_key(self):
+        """Hashable settings that fix the program :meth:`build` makes, or
+        None (the default) for a kernel equal only to itself."""
+        return None
+
+    def __eq__(self, other):
+        key = self.static_key()
+        if key is None:
+            return self is other
+        return type(other) is type(self) and key == other.static_key()
+
+    def __hash__(self):
+        key = self.static_key()
+        return object.__hash__(self) if key is None else hash((type(self), key))
 
     def parameters(self, dtype):
         """Traced settings passed to :meth:`build` (a pytree of arrays)."""

@@ -232,8 +232,8 @@ class NUTS(HMC):
         self.trajectory_length = None
         self.num_steps = None
 
-    def _static(self):
-        return super()._static() + (self.max_tree_depth,)
+    def static_key(self):
+        return super().static_key() + (self.max_tree_depth,)
 
     def field_dtypes(self, dtype):
         return {**super().field_dtypes(dtype), "tree_depth": jnp.int32}

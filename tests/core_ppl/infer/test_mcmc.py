@@ -302,7 +302,7 @@ def test_neals_funnel_reports_divergences():
     assert np.all(np.isfinite(samples["x"])) and np.all(np.isfinite(samples["y"]))
 
 
-# --- argument checking ------------------------------------------------------------------
+# --- argument checking ----------------------------------------------------------
 
 
 def test_bad_arguments_raise_clear_errors():
