@@ -74,6 +74,16 @@ def _conditional_potential(target, gibbs):
     return potential
 
 
+def _check_sites(names, sites):
+    missing = [name for name in names if name not in sites]
+    if missing:
+        raise ValueError(
+            f"gibbs_sites {missing} are not latent sites of the model; it has "
+            f"{sorted(sites)}"
+        )
+    return names
+
+
 def _prior_trace(rng_key, target):
     return trace(seed(target.model, rng_seed=rng_key)).get_trace(
         *target.model_args, **target.model_kwargs
@@ -186,7 +196,8 @@ class HMCGibbs(MCMCKernel):
         ``init_strategy`` on the model conditioned on them."""
         prior_key, search_key = jax.random.split(rng_key)
         model_trace = _prior_trace(prior_key, target)
-        gibbs = {name: model_trace[name]["value"] for name in self.gibbs_sites(target)}
+        names = _check_sites(self.gibbs_sites(target), model_trace)
+        gibbs = {name: model_trace[name]["value"] for name in names}
         param_info, is_valid = find_valid_initial_params(
             search_key,
             condition(target.model, data=gibbs),
@@ -203,6 +214,7 @@ class HMCGibbs(MCMCKernel):
 
         def split(position):
             z = unravel(position)
+            _check_sites(names, z)
             hmc_z = {k: v for k, v in z.items() if k not in names}
             return _Split(
                 gibbs={k: z[k] for k in names},

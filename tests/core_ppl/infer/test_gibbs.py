@@ -182,6 +182,14 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="gibbs_fn"):
         HMCGibbs(NUTS(change_point), gibbs_fn=None, gibbs_sites=["tau"])
 
+    misnamed = HMCGibbs(
+        NUTS(change_point), gibbs_fn=_poisson_gibbs_fn, gibbs_sites=["switch"]
+    )
+    with pytest.raises(ValueError, match=r"gibbs_sites \['switch'\] are not latent"):
+        MCMC(misnamed, num_warmup=1, num_samples=1, progress_bar=False).run(
+            jax.random.PRNGKey(0), jnp.asarray(COUNTS)
+        )
+
     def poisson_latent():
         ppl.sample("k", dist.Poisson(3.0))
 
