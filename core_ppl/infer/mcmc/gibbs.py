@@ -75,13 +75,14 @@ def _conditional_potential(target, gibbs):
 
 
 def _check_sites(names, sites):
-    missing = [name for name in names if name not in sites]
-    if missing:
-        raise ValueError(
-            f"gibbs_sites {missing} are not latent sites of the model; it has "
-            f"{sorted(sites)}"
-        )
-    return names
+    """``names``, once each is known to be a site of ``sites``."""
+    unknown = sorted(set(names).difference(sites))
+    if not unknown:
+        return names
+    raise ValueError(
+        f"gibbs_sites {unknown} are not latent sites of the model; it has "
+        f"{sorted(sites)}"
+    )
 
 
 def _prior_trace(rng_key, target):
