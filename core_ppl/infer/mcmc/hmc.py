@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from core_ppl.infer.initialization import init_to_uniform
+from core_ppl.infer.mcmc import adaptation
 from core_ppl.infer.mcmc.integrators import IntegratorState, velocity_verlet
+from core_ppl.infer.mcmc.kernel import Algorithm, MCMCKernel, WarmupSchedule
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
 
 __all__ = [
     "HMC",
-    "AlgorithmSpec",
     "HMCInfo",
+    "HMCKernelState",
+    "HMCParameters",
     "HMCState",
     "build_kernel",
     "init",
@@ -139,30 +142,43 @@ def build_kernel(integrator: Callable = velocity_verlet, divergence_threshold=10
     return kernel
 
 
-# --- the public sampler description ----------------------------------------------
+# --- the public kernel ----------------------------------------------------------------
 
 
-class AlgorithmSpec(NamedTuple):
-    """The structural (hashable, compile-time) settings of HMC or NUTS.
+class HMCKernelState(NamedTuple):
+    """Per-chain state of the :class:`HMC` and :class:`~core_ppl.infer.NUTS`
+    kernels.
 
-    algorithm : str
-        ``"hmc"`` or ``"nuts"``.
-    max_tree_depth : int
-        NUTS only: maximum number of doublings.
-    dense_mass : bool
-        Dense rather than diagonal inverse mass matrix.
-    adapt_step_size, adapt_mass_matrix : bool
-        What the warmup adapts.
-    fixed_num_steps : bool
-        HMC only: ``num_steps`` given, rather than ``trajectory_length``.
+    hmc : HMCState
+        Flat position with its cached log density and gradient.
+    warmup : WarmupState
+        Step size, inverse mass matrix and the adaptation's estimators.
     """
 
-    algorithm: str
-    max_tree_depth: int
-    dense_mass: bool
-    adapt_step_size: bool
-    adapt_mass_matrix: bool
-    fixed_num_steps: bool
+    hmc: HMCState
+    warmup: adaptation.WarmupState
+
+
+class HMCParameters(NamedTuple):
+    """Traced settings of HMC and NUTS (a new value compiles nothing).
+
+    step_size : scalar
+        Initial step size.
+    inverse_mass_matrix : array or None
+        Initial inverse mass matrix; None for the identity, built once the
+        number of parameters is known.
+    target_accept_prob : scalar
+    trajectory_length : scalar
+        HMC: integration time (unless ``num_steps`` is fixed).
+    num_steps : int
+        HMC: fixed number of leapfrog steps.
+    """
+
+    step_size: Any
+    inverse_mass_matrix: Any
+    target_accept_prob: Any
+    trajectory_length: Any
+    num_steps: Any
 
 
 def _check_positive(name, value):
@@ -171,7 +187,22 @@ def _check_positive(name, value):
     return float(value)
 
 
-class HMC:
+def _initial_inverse_mass_matrix(minv, dense, dim, dtype):
+    """The user's inverse mass matrix checked against ``dim``, or identity."""
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"parameters must be floating point, got dtype {dtype}")
+    shape = (dim, dim) if dense else (dim,)
+    if minv is None:
+        return jnp.eye(dim, dtype=dtype) if dense else jnp.ones(dim, dtype)
+    if minv.shape != shape:
+        raise ValueError(
+            f"inverse_mass_matrix must have shape {shape} for {dim} "
+            f"unconstrained parameters (dense_mass={dense}), got {minv.shape}"
+        )
+    return jnp.asarray(minv, dtype)
+
+
+class HMC(MCMCKernel):
     """Hamiltonian Monte Carlo with Stan's windowed warmup.
 
     Parameters
@@ -207,11 +238,21 @@ class HMC:
     See Also
     --------
     NUTS : the adaptive-path variant, usually the better choice.
+
+    Notes
+    -----
+    As a kernel (:class:`~core_ppl.infer.mcmc.kernel.MCMCKernel`) its state
+    is :class:`HMCKernelState`; two HMC kernels with equal structural
+    settings compare equal, so they share one compiled program, and the
+    numeric settings travel as traced :class:`HMCParameters`.
     """
 
     #: Cap on ``ceil(trajectory_length / step_size)``, so that a tiny step
     #: size early in warmup cannot stall the sampler.
     MAX_NUM_STEPS = 1024
+
+    sample_field = "hmc.position"
+    default_fields = ("diverging",)
 
     def __init__(
         self,
@@ -291,22 +332,169 @@ class HMC:
         """The potential function, or None when sampling a model."""
         return self._potential_fn
 
-    def _spec(self) -> AlgorithmSpec:
-        return AlgorithmSpec(
-            algorithm="hmc",
-            max_tree_depth=0,
-            dense_mass=self.dense_mass,
-            adapt_step_size=self.adapt_step_size,
-            adapt_mass_matrix=self.adapt_mass_matrix,
-            fixed_num_steps=self.num_steps is not None,
+    def static_key(self):
+        # Equal kernels share a compiled program.
+        return (
+            self._model,
+            self._potential_fn,
+            self.init_strategy,
+            self.dense_mass,
+            self.adapt_step_size,
+            self.adapt_mass_matrix,
+            self.num_steps is not None,
         )
 
-    def _num_steps_settings(self):
-        return self.trajectory_length, 1 if self.num_steps is None else self.num_steps
+    # --- the kernel interface ------------------------------------------------------
+
+    def parameters(self, dtype):
+        minv = self.inverse_mass_matrix
+        return HMCParameters(
+            step_size=np.asarray(self.step_size, dtype),
+            inverse_mass_matrix=None if minv is None else np.asarray(minv, dtype),
+            target_accept_prob=np.asarray(self.target_accept_prob, dtype),
+            trajectory_length=np.asarray(self.trajectory_length or 0.0, dtype),
+            num_steps=np.asarray(self.num_steps or 1, np.int32),
+        )
+
+    def warmup_schedule(self, num_warmup):
+        """Stan's windows: a restart at the first iteration (step-size
+        heuristic) and after each slow window (new metric)."""
+        in_window = np.zeros(num_warmup, bool)
+        is_restart = np.zeros(num_warmup, bool)
+        if self.adapt_mass_matrix:
+            in_window, is_window_end = adaptation.build_schedule(num_warmup)
+            is_restart[1:] = is_window_end[:-1]
+        if num_warmup > 0:
+            is_restart[0] = self.adapt_step_size
+        return WarmupSchedule(is_restart=is_restart, in_window=in_window)
+
+    def field_dtypes(self, dtype):
+        return {
+            "num_steps": jnp.int32,
+            "diverging": jnp.bool_,
+            "accept_prob": dtype,
+            "potential_energy": dtype,
+            "energy": dtype,
+            "step_size": dtype,
+        }
+
+    def get_diagnostics_str(self, state):
+        step_size = np.asarray(state.warmup.step_size)
+        return "step size " + np.array2string(step_size, precision=2)
+
+    def _transition(self, params):
+        """``(rng_key, HMCState, logdensity_fn, step_size, inverse_mass_matrix)
+        -> (HMCState, info)``."""
+        kernel = build_kernel(velocity_verlet)
+        fixed = self.num_steps is not None
+
+        def transition(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix):
+            num_steps = (
+                params.num_steps
+                if fixed
+                else num_steps_for(params.trajectory_length, step_size)
+            )
+            return kernel(
+                rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, num_steps
+            )
+
+        return transition
+
+    def build(self, target, unravel, params):
+        warmup_init, update, restart, final = adaptation.warmup_adaptation(
+            velocity_verlet,
+            not self.dense_mass,
+            params.target_accept_prob,
+            self.adapt_step_size,
+            self.adapt_mass_matrix,
+        )
+        return Algorithm(
+            init=self._build_init(params, warmup_init),
+            step=self._build_step(params),
+            fields=self._fields,
+            adapt=self._build_adapt(update, final),
+            restart=self._build_restart(restart),
+            summary=_summary,
+        )
+
+    def _build_init(self, params, warmup_init):
+        def init_chain(rng_key, position, logdensity_fn, param_info=None):
+            if param_info is None:
+                state = init(position, logdensity_fn)
+            else:  # the search already evaluated the potential and its gradient
+                state = HMCState(
+                    position, -param_info.potential_energy, -param_info.z_grad
+                )
+            dim, dtype = position.shape[0], position.dtype
+            minv = _initial_inverse_mass_matrix(
+                params.inverse_mass_matrix, self.dense_mass, dim, dtype
+            )
+            step_size = jnp.asarray(params.step_size, dtype)
+            return HMCKernelState(state, warmup_init(step_size, minv, position))
+
+        return init_chain
+
+    def _build_step(self, params):
+        transition = self._transition(params)
+
+        def step(rng_key, state, logdensity_fn, it):
+            warm = state.warmup
+            new, info = transition(
+                rng_key,
+                state.hmc,
+                logdensity_fn,
+                warm.step_size,
+                warm.inverse_mass_matrix,
+            )
+            return state._replace(hmc=new), info
+
+        return step
+
+    @staticmethod
+    def _build_adapt(update, final):
+        def adapt(state, info, it):
+            warm = update(
+                state.warmup, state.hmc.position, info.acceptance_rate, it.in_window
+            )
+            final_step_size, _ = final(warm)
+            step_size = jnp.where(it.is_last_warmup, final_step_size, warm.step_size)
+            return state._replace(warmup=warm._replace(step_size=step_size))
+
+        return adapt
+
+    @staticmethod
+    def _build_restart(restart):
+        def restart_phase(rng_key, state, logdensity_fn, it):
+            warm = restart(
+                rng_key, state.warmup, state.hmc, logdensity_fn, it.iteration == 0
+            )
+            return state._replace(warmup=warm)
+
+        return restart_phase
+
+    @staticmethod
+    def _fields(state, info):
+        return {
+            "num_steps": info.num_integration_steps,
+            "diverging": info.is_divergent,
+            "accept_prob": info.acceptance_rate,
+            "potential_energy": -state.hmc.logdensity,
+            "energy": info.energy,
+            "step_size": state.warmup.step_size,
+        }
 
     def __repr__(self):
         target = "model" if self._model is not None else "potential_fn"
         return f"{type(self).__name__}({target}=..., step_size={self.step_size})"
+
+
+def _summary(state):
+    return {
+        "potential_energy": -state.hmc.logdensity,
+        "z_grad": -state.hmc.logdensity_grad,
+        "step_size": state.warmup.step_size,
+        "inverse_mass_matrix": state.warmup.inverse_mass_matrix,
+    }
 
 
 def num_steps_for(trajectory_length, step_size, max_num_steps=HMC.MAX_NUM_STEPS):

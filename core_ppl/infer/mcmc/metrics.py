@@ -90,25 +90,9 @@ def _standard_normal(rng_key, position):
 
 def _diagonal_metric(inverse_mass_matrix):
     mass_sqrt = jnp.sqrt(1.0 / inverse_mass_matrix)
-
-    def momentum_from_normal(z):
-        return z * mass_sqrt
-
-    def sample_momentum(rng_key, position):
-        return momentum_from_normal(_standard_normal(rng_key, position))
-
-    def velocity(momentum):
-        return inverse_mass_matrix * momentum
-
-    def kinetic_energy(momentum):
-        return 0.5 * jnp.dot(momentum, velocity(momentum))
-
-    return Metric(
-        sample_momentum=sample_momentum,
-        momentum_from_normal=momentum_from_normal,
-        kinetic_energy=kinetic_energy,
-        velocity=velocity,
-        is_turning=_is_turning,
+    return _metric(
+        momentum_from_normal=lambda z: z * mass_sqrt,
+        velocity=lambda momentum: inverse_mass_matrix * momentum,
     )
 
 
@@ -116,15 +100,21 @@ def _dense_metric(inverse_mass_matrix):
     # M^{-1} = C C^T  =>  M = C^{-T} C^{-1}, so p = C^{-T} z has covariance M
     # without ever forming M.
     chol = jnp.linalg.cholesky(inverse_mass_matrix)
+    return _metric(
+        momentum_from_normal=lambda z: jsl.solve_triangular(
+            chol, z, lower=True, trans="T"
+        ),
+        velocity=lambda momentum: inverse_mass_matrix @ momentum,
+    )
 
-    def momentum_from_normal(z):
-        return jsl.solve_triangular(chol, z, lower=True, trans="T")
+
+def _metric(momentum_from_normal, velocity):
+    """The metric whose momenta are ``momentum_from_normal(N(0, I))`` and
+    whose sharp momentum is ``velocity``: the diagonal and dense metrics
+    differ only in these two maps."""
 
     def sample_momentum(rng_key, position):
         return momentum_from_normal(_standard_normal(rng_key, position))
-
-    def velocity(momentum):
-        return inverse_mass_matrix @ momentum
 
     def kinetic_energy(momentum):
         return 0.5 * jnp.dot(momentum, velocity(momentum))

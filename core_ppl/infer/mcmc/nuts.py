@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from core_ppl.infer.initialization import init_to_uniform
-from core_ppl.infer.mcmc.hmc import HMC, AlgorithmSpec, HMCState
+from core_ppl.infer.mcmc.hmc import HMC, HMCState
 from core_ppl.infer.mcmc.integrators import IntegratorState, velocity_verlet
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
 from core_ppl.infer.mcmc.trajectory import expand, num_tree_uniforms, tree_randomness
@@ -232,15 +232,27 @@ class NUTS(HMC):
         self.trajectory_length = None
         self.num_steps = None
 
-    def _spec(self) -> AlgorithmSpec:
-        return AlgorithmSpec(
-            algorithm="nuts",
-            max_tree_depth=self.max_tree_depth,
-            dense_mass=self.dense_mass,
-            adapt_step_size=self.adapt_step_size,
-            adapt_mass_matrix=self.adapt_mass_matrix,
-            fixed_num_steps=False,
-        )
+    def static_key(self):
+        return super().static_key() + (self.max_tree_depth,)
 
-    def _num_steps_settings(self):
-        return 0.0, 1
+    def field_dtypes(self, dtype):
+        return {**super().field_dtypes(dtype), "tree_depth": jnp.int32}
+
+    def _transition(self, params):
+        kernel = build_kernel(velocity_verlet)
+
+        def transition(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix):
+            return kernel(
+                rng_key,
+                state,
+                logdensity_fn,
+                step_size,
+                inverse_mass_matrix,
+                self.max_tree_depth,
+            )
+
+        return transition
+
+    @staticmethod
+    def _fields(state, info):
+        return {**HMC._fields(state, info), "tree_depth": info.tree_depth}

@@ -1,21 +1,25 @@
 """The MCMC driver: warmup and sampling compiled once, for all chains.
 
-:class:`MCMC` turns a sampler description (:class:`~core_ppl.infer.NUTS` or
-:class:`~core_ppl.infer.HMC`) into one call of a module-level ``jax.jit``
-function, :func:`_run_chains`, whose *static* argument is a hashable
-:class:`RunConfig` (model function, algorithm settings, numbers of
-iterations) and whose *traced* arguments are the PRNG keys, the initial
-positions, the tunables (step size, mass matrix, target acceptance) and the
-model's array arguments. A new ``MCMC`` object, or new data of the same
-shapes, therefore reuses the compiled program.
+:class:`MCMC` turns a kernel (an :class:`~core_ppl.infer.mcmc.kernel.MCMCKernel`
+such as :class:`~core_ppl.infer.NUTS`, :class:`~core_ppl.infer.HMC` or
+:class:`~core_ppl.infer.HMCGibbs`) into one call of a module-level
+``jax.jit`` function, :func:`_run_chains`, whose *static* argument is a
+hashable :class:`RunConfig` (the kernel, numbers of iterations) and whose
+*traced* arguments are the PRNG keys, the initial positions or kernel
+states, the kernel's parameters (step size, mass matrix, target acceptance)
+and the model's array arguments. A new ``MCMC`` object with an equal kernel,
+or new data of the same shapes, therefore reuses the compiled program.
 
-Inside, positions are flat vectors (``ravel_pytree`` of the unconstrained
-parameters); warmup and sampling are ``lax.scan`` loops over iterations whose
-body ``vmap``-s the transition over chains. The warmup schedule is computed
-in NumPy and scanned as ``xs``; the metric update at the end of a window runs
-under ``lax.cond`` on that chain-independent flag, outside the ``vmap``, so
-it costs nothing on other iterations. Constrained samples and deterministic
-sites are computed in the same program.
+The driver knows kernels only through their interface (see
+:mod:`~core_ppl.infer.mcmc.kernel`). Inside, positions are flat vectors
+(``ravel_pytree`` of the unconstrained parameters); warmup and sampling are
+one ``lax.scan`` over iterations whose body ``vmap``-s the kernel's step
+over chains. The schedule is computed in NumPy and scanned as ``xs`` (an
+:class:`~core_ppl.infer.mcmc.kernel.Iteration` of arrays); a kernel's
+restart at the start of a warmup phase runs under ``lax.cond`` on that
+chain-independent flag, outside the ``vmap``, so it costs nothing on other
+iterations. Constrained samples and deterministic sites are computed in the
+same program.
 
 Chain methods: ``"vectorized"`` (one program, chains batched),
 ``"sequential"`` (the same program called with one chain at a time) and
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -38,11 +42,13 @@ from jax.flatten_util import ravel_pytree
 
 from core_ppl.diagnostics import print_summary as _print_summary
 from core_ppl.infer import progress, sharding
-from core_ppl.infer.mcmc import adaptation, hmc, nuts
-from core_ppl.infer.mcmc.integrators import velocity_verlet
+from core_ppl.infer.mcmc.kernel import (
+    MAX_INIT_TRIES,
+    Iteration,
+    MCMCKernel,
+    Target,
+)
 from core_ppl.infer.util import (
-    constrain_fn,
-    find_valid_initial_params,
     merge_model_args,
     potential_energy,
     raise_no_valid_initial_point,
@@ -53,22 +59,12 @@ from core_ppl.jit import jit
 __all__ = ["MCMC", "MCMCState", "RunConfig"]
 
 _CHAIN_METHODS = ("vectorized", "parallel", "sequential")
-_COMMON_FIELDS = (
-    "num_steps",
-    "diverging",
-    "accept_prob",
-    "potential_energy",
-    "energy",
-    "step_size",
-)
 
 # Incremented each time JAX traces the run (i.e. compiles it); read by tests.
 # Under a lock: runs are traced in several threads at once (GridSearchCV under
 # joblib's threading backend), and ``+=`` on a dict entry is not atomic.
 _TRACE_COUNT = {"run": 0}
 _TRACE_COUNT_LOCK = threading.Lock()
-# Stan's number of attempts at a finite starting point.
-MAX_INIT_TRIES = 100
 
 
 class MCMCState(NamedTuple):
@@ -76,7 +72,7 @@ class MCMCState(NamedTuple):
     continue without warmup.
 
     Leaves have a leading chain axis when ``num_chains > 1`` (NumPyro's
-    convention).
+    convention). Fields a kernel does not have (e.g. a step size) are None.
 
     z : dict
         Unconstrained parameter values.
@@ -90,53 +86,48 @@ class MCMCState(NamedTuple):
         Adapted inverse mass matrix.
     rng_key : array
         A fresh key to continue from.
+    kernel_state : NamedTuple
+        The kernel's own state, from which a continued run starts.
     """
 
     z: Any
-    potential_energy: jax.Array
+    potential_energy: jax.Array | None
     z_grad: Any
-    step_size: jax.Array
-    inverse_mass_matrix: jax.Array
+    step_size: jax.Array | None
+    inverse_mass_matrix: jax.Array | None
     rng_key: jax.Array
+    kernel_state: Any = None
 
 
 class RunConfig(NamedTuple):
     """Static (hashable) description of a compiled run.
 
-    spec : AlgorithmSpec
-    model : callable or None
-    potential_fn : callable or None
+    kernel : MCMCKernel
+        The sampler; kernels that compare equal build the same program.
     model_static : StaticArgs or None
         Non-array model arguments (see ``core_ppl.infer.util.split_model_args``).
     num_warmup, num_samples, thinning : int
-    init_strategy : callable or None
-        Set when the run itself searches the model's starting point (no
-        ``init_params`` and no ``post_warmup_state``). Searching inside the
-        run instead of in a program of its own saves one compilation.
     """
 
-    spec: hmc.AlgorithmSpec
-    model: Callable | None
-    potential_fn: Callable | None
+    kernel: MCMCKernel
     model_static: Any
     num_warmup: int
     num_samples: int
     thinning: int
-    init_strategy: Callable | None
 
 
 class _ChainInputs(NamedTuple):
     """Traced per-chain inputs (leading chain axis).
 
-    ``position`` is None when the run searches the starting point;
-    ``inverse_mass_matrix`` is None for the identity (its size is only known
-    once the model is traced).
+    ``position`` is None when the run searches the starting point (the
+    kernel's ``initial_position``, inside the run: that saves compiling a
+    program of its own); ``state`` is the kernel state a continued run
+    starts from, else None.
     """
 
     rng_key: jax.Array
     position: Any
-    step_size: jax.Array
-    inverse_mass_matrix: jax.Array | None
+    state: Any
 
 
 class _RunOutputs(NamedTuple):
@@ -150,9 +141,7 @@ class _RunOutputs(NamedTuple):
 class _SharedInputs(NamedTuple):
     """Traced inputs common to all chains."""
 
-    target_accept_prob: jax.Array
-    trajectory_length: jax.Array
-    num_steps: jax.Array
+    params: Any  # the kernel's parameters()
     progress_token: jax.Array | None  # None: no bar, no host callback
 
 
@@ -197,206 +186,114 @@ def _over_chains(fn, in_axes=0):
     return call
 
 
-def _logdensity_fn(config, model_arrays, unravel):
-    if config.model is not None:
-        model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
-
-        def potential(params):
-            return potential_energy(config.model, model_args, model_kwargs, params)
-    else:
-        potential = config.potential_fn
-
-    def logdensity_fn(flat_position):
-        return -potential(unravel(flat_position))
-
-    return logdensity_fn
-
-
-def _make_transition(spec, logdensity_fn, shared):
-    """Per-chain ``transition(key, state, step_size, inverse_mass_matrix)``."""
-    if spec.algorithm == "nuts":
-        kernel = nuts.build_kernel(velocity_verlet)
-
-        def transition(rng_key, state, step_size, inverse_mass_matrix):
-            return kernel(
-                rng_key,
-                state,
-                logdensity_fn,
-                step_size,
-                inverse_mass_matrix,
-                spec.max_tree_depth,
-            )
-    else:
-        kernel = hmc.build_kernel(velocity_verlet)
-
-        def transition(rng_key, state, step_size, inverse_mass_matrix):
-            num_steps = (
-                shared.num_steps
-                if spec.fixed_num_steps
-                else hmc.num_steps_for(shared.trajectory_length, step_size)
-            )
-            return kernel(
-                rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, num_steps
-            )
-
-    return transition
-
-
-def _draw_fields(state, info, step_size):
-    fields = {
-        "num_steps": info.num_integration_steps,
-        "diverging": info.is_divergent,
-        "accept_prob": info.acceptance_rate,
-        "potential_energy": -state.logdensity,
-        "energy": info.energy,
-        "step_size": step_size,
-    }
-    if hasattr(info, "tree_depth"):
-        fields["tree_depth"] = info.tree_depth
-    return fields
+def _target(config, model_arrays):
+    kernel = config.kernel
+    if kernel.model is None:
+        return Target(None, (), {}, kernel.potential_fn)
+    model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
+    return Target(
+        model=kernel.model,
+        model_args=model_args,
+        model_kwargs=model_kwargs,
+        potential_fn=partial(potential_energy, kernel.model, model_args, model_kwargs),
+    )
 
 
 def _schedule(config):
-    """Per-iteration flags of the whole run, computed in NumPy (scanned as xs).
+    """The run's :class:`Iteration` entries, computed in NumPy (scanned as xs).
 
-    Returns ``(is_restart, in_window, is_last_warmup, slot)`` over
-    ``num_warmup + num_samples`` iterations: ``is_restart`` marks the
-    iterations that begin with a step-size restart (the first warmup
-    iteration, and the one after each slow window, where the new metric is
-    installed); ``slot`` is the index of the kept draw an iteration produces,
-    or -1.
+    The kernel's warmup schedule, padded with the sampling iterations;
+    ``slot`` is the index of the kept draw an iteration produces, or -1.
     """
-    spec, num_warmup = config.spec, config.num_warmup
-    total = num_warmup + config.num_samples
-    in_window, is_restart = np.zeros(total, bool), np.zeros(total, bool)
-    if spec.adapt_mass_matrix:
-        in_window[:num_warmup], is_window_end = adaptation.build_schedule(num_warmup)
-        is_restart[1:num_warmup] = is_window_end[:-1]
-    is_restart[0] = spec.adapt_step_size and num_warmup > 0
-    is_last_warmup = np.arange(total) == num_warmup - 1
+    num_warmup, num_samples = config.num_warmup, config.num_samples
+    total = num_warmup + num_samples
+    warmup = config.kernel.warmup_schedule(num_warmup)
+    pad = np.zeros(num_samples, bool)
+    iteration = np.arange(total, dtype=np.int32)
     slot = np.full(total, -1, np.int32)
-    num_kept = config.num_samples // config.thinning
+    num_kept = num_samples // config.thinning
     slot[num_warmup + config.thinning * np.arange(1, num_kept + 1) - 1] = np.arange(
         num_kept
     )
-    return is_restart, in_window, is_last_warmup, slot
-
-
-def _restart(warm, states, xs, key, restart, logdensity_fn):
-    """Begin a step-size phase (and install a new metric) for all chains."""
-    i, is_restart = xs[0], xs[1]
-    # The schedule is the same for every chain, so this cond is not batched
-    # and the heuristic runs only where a phase begins.
-    return jax.lax.cond(
-        is_restart,
-        lambda w: _over_chains(restart, (0, 0, 0, None, None))(
-            key, w, states, logdensity_fn, i == 0
-        ),
-        lambda w: w,
-        warm,
+    return Iteration(
+        iteration=iteration,
+        is_warmup=iteration < num_warmup,
+        is_restart=np.concatenate([np.asarray(warmup.is_restart, bool), pad]),
+        in_window=np.concatenate([np.asarray(warmup.in_window, bool), pad]),
+        is_last_warmup=iteration == num_warmup - 1,
+        slot=slot,
     )
 
 
-def _adapt(warm, states, infos, xs, update, final):
-    """Learn from one warmup transition, for all chains."""
-    in_window, is_last_warmup = xs[2], xs[3]
-    warm = _over_chains(update, (0, 0, 0, None))(
-        warm, states.position, infos.acceptance_rate, in_window
-    )
-    final_step_size, _ = _over_chains(final)(warm)
-    return warm._replace(
-        step_size=jnp.where(is_last_warmup, final_step_size, warm.step_size)
-    )
-
-
-def _record(buffers, states, infos, step_size, slot):
+def _record(buffers, algorithm, kernel, states, infos, slot):
     positions, fields = buffers
-    new_fields = _over_chains(_draw_fields)(states, infos, step_size)
-    positions = positions.at[:, slot].set(states.position)
+    new_fields = _over_chains(algorithm.fields)(states, infos)
+    positions = positions.at[:, slot].set(kernel.get_sample(states))
     fields = jax.tree.map(lambda b, x: b.at[:, slot].set(x), fields, new_fields)
     return positions, fields
 
 
-def _scan_iterations(
-    config, transition, logdensity_fn, states, chains, shared, iteration_keys
-):
+def _scan_iterations(config, algorithm, logdensity_fn, states, shared, iteration_keys):
     """Warmup and sampling as ONE scan, so the kernel is compiled once.
 
-    ``iteration_keys`` has shape ``(iterations, chains, 2, key)``: the
-    transition's and the restart's key of every iteration, split before the
-    loop in one call (each ``jax.random`` call site costs compile time).
-    Kept draws are written into preallocated buffers (updated in place).
+    ``iteration_keys`` has shape ``(iterations, chains, 2, key)``: the step's
+    and the restart's key of every iteration, split before the loop in one
+    call (each ``jax.random`` call site costs compile time). A restart runs
+    under ``lax.cond`` on the schedule, which is the same for every chain,
+    so the cond is not batched and the restart costs nothing elsewhere. Kept
+    draws are written into preallocated buffers (updated in place).
     """
-    spec = config.spec
-    init, update, restart, final = adaptation.warmup_adaptation(
-        velocity_verlet,
-        not spec.dense_mass,
-        shared.target_accept_prob,
-        spec.adapt_step_size,
-        spec.adapt_mass_matrix,
-    )
-    warm = _over_chains(init)(
-        chains.step_size, chains.inverse_mass_matrix, states.position
-    )
+    kernel = config.kernel
     schedule = _schedule(config)
-    has_restarts = bool(schedule[0].any())
+    has_restarts = algorithm.restart is not None and bool(schedule.is_restart.any())
+    has_adapt = algorithm.adapt is not None and config.num_warmup > 0
     total = config.num_warmup + config.num_samples
-    buffers = _draw_buffers(config, states)
+    buffers = _draw_buffers(config, kernel.get_sample(states))
+    step = _over_chains(algorithm.step, (0, 0, None, None))
+    if has_restarts:
+        restart = _over_chains(algorithm.restart, (0, 0, None, None))
+    if has_adapt:
+        adapt = _over_chains(algorithm.adapt, (0, 0, None))
 
     def one_iteration(carry, xs):
-        states, warm, buffers = carry
-        i, slot, step_keys = xs[0], xs[-2], xs[-1]
+        states, buffers = carry
+        it, step_keys = xs
         if has_restarts:
-            warm = _restart(warm, states, xs, step_keys[:, 1], restart, logdensity_fn)
-        states, infos = _over_chains(transition)(
-            step_keys[:, 0], states, warm.step_size, warm.inverse_mass_matrix
-        )
-        if config.num_warmup > 0:
-            warm = jax.lax.cond(
-                i < config.num_warmup,
-                lambda w: _adapt(w, states, infos, xs, update, final),
-                lambda w: w,
-                warm,
+            states = jax.lax.cond(
+                it.is_restart,
+                lambda s: restart(step_keys[:, 1], s, logdensity_fn, it),
+                lambda s: s,
+                states,
+            )
+        states, infos = step(step_keys[:, 0], states, logdensity_fn, it)
+        if has_adapt:
+            states = jax.lax.cond(
+                it.is_warmup, lambda s: adapt(s, infos, it), lambda s: s, states
             )
         buffers = jax.lax.cond(
-            slot >= 0,
-            lambda b: _record(b, states, infos, warm.step_size, slot),
+            it.slot >= 0,
+            lambda b: _record(b, algorithm, kernel, states, infos, it.slot),
             lambda b: b,
             buffers,
         )
-        progress.report(shared.progress_token, i + 1, total)
-        return (states, warm, buffers), None
+        progress.report(shared.progress_token, it.iteration + 1, total)
+        return (states, buffers), None
 
-    xs = (
-        (jnp.arange(total),)
-        + tuple(jnp.asarray(x) for x in schedule)
-        + (iteration_keys,)
-    )
-    (states, warm, buffers), _ = jax.lax.scan(
-        one_iteration, (states, warm, buffers), xs
-    )
-    return states, warm.step_size, warm.inverse_mass_matrix, buffers
+    xs = (jax.tree.map(jnp.asarray, schedule), iteration_keys)
+    (states, buffers), _ = jax.lax.scan(one_iteration, (states, buffers), xs)
+    return states, buffers
 
 
-def _draw_buffers(config, states):
+def _draw_buffers(config, position):
     """Zeroed per-chain buffers for the kept positions and per-draw fields.
 
-    The fields' dtypes are listed rather than found by tracing a transition
-    (``jax.eval_shape``), which would trace the whole kernel a second time.
+    The fields' dtypes are declared by the kernel rather than found by
+    tracing a step (``jax.eval_shape``), which would trace the whole kernel
+    a second time.
     """
-    position = states.position
     num_chains, num_kept = position.shape[0], config.num_samples // config.thinning
     dtype = position.dtype
-    field_dtypes = {
-        "num_steps": jnp.int32,
-        "diverging": jnp.bool_,
-        "accept_prob": dtype,
-        "potential_energy": dtype,
-        "energy": dtype,
-        "step_size": dtype,
-    }
-    if config.spec.algorithm == "nuts":
-        field_dtypes["tree_depth"] = jnp.int32
+    field_dtypes = config.kernel.field_dtypes(dtype)
     return (
         jnp.zeros((num_chains, num_kept) + position.shape[1:], dtype),
         {
@@ -406,64 +303,55 @@ def _draw_buffers(config, states):
     )
 
 
-def _postprocess(config, model_arrays, unravel, positions):
+def _postprocess(config, target, unravel, positions):
     params = jax.vmap(jax.vmap(unravel))(positions)
-    if config.model is None:
-        return params
-    model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
-
-    def constrain(z):
-        return constrain_fn(
-            config.model, model_args, model_kwargs, z, return_deterministic=True
-        )
-
-    return jax.vmap(jax.vmap(constrain))(params)
+    postprocess = config.kernel.postprocess_fn(target.model_args, target.model_kwargs)
+    return jax.vmap(jax.vmap(postprocess))(params)
 
 
-def _initial_positions(config, chains, model_arrays, init_keys):
-    """The chains' starting points: given, or found by the run itself with
-    Stan's retry loop (see ``core_ppl.infer.util.find_valid_initial_params``).
+def _initial_positions(config, chains, target, init_keys):
+    """The chains' starting points: given, or found by the kernel inside
+    the run (see ``MCMCKernel.initial_position``).
 
     Returns ``(position, is_valid, param_info)``; ``param_info`` (potential
     and gradient at the found points) is None for given points.
     """
-    if config.init_strategy is None:
+    if chains.position is not None:
         num_chains = chains.rng_key.shape[0]
         return chains.position, jnp.ones((num_chains,), bool), None
-    model_args, model_kwargs = merge_model_args(model_arrays, config.model_static)
 
     def search(key):
-        return find_valid_initial_params(
-            key,
-            config.model,
-            model_args,
-            model_kwargs,
-            init_strategy=config.init_strategy,
-            max_tries=MAX_INIT_TRIES,
-        )
+        return config.kernel.initial_position(key, target)
 
-    param_info, is_valid = _over_chains(search)(init_keys)
-    return param_info.z, is_valid, param_info
+    return _over_chains(search)(init_keys)
 
 
-def _check_tunables(config, chains, dim, dtype):
-    """Cast the step sizes, and build or check the inverse mass matrices,
-    now that the number of unconstrained parameters is known."""
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"parameters must be floating point, got dtype {dtype}")
-    num_chains = chains.rng_key.shape[0]
-    dense = config.spec.dense_mass
-    shape = (dim, dim) if dense else (dim,)
-    minv = chains.inverse_mass_matrix
-    if minv is None:
-        minv = jnp.eye(dim, dtype=dtype) if dense else jnp.ones(dim, dtype)
-        minv = jnp.broadcast_to(minv, (num_chains,) + shape)
-    elif minv.shape[1:] != shape:
-        raise ValueError(
-            f"inverse_mass_matrix must have shape {shape} for {dim} "
-            f"unconstrained parameters (dense_mass={dense}), got {minv.shape[1:]}"
-        )
-    return chains.step_size.astype(dtype), minv.astype(dtype)
+def _initial_states(algorithm, chains, flat, logdensity_fn, param_info, init_keys):
+    """The kernel states to start from: a continued run's, or new ones."""
+    if chains.state is not None:
+        return chains.state
+    if param_info is not None:
+        ravel = jax.vmap(lambda tree: ravel_pytree(tree)[0])
+        param_info = param_info._replace(z=flat, z_grad=ravel(param_info.z_grad))
+    init = _over_chains(algorithm.init, (0, 0, None, 0))
+    return init(init_keys, flat, logdensity_fn, param_info)
+
+
+def _last_state(algorithm, kernel, states, unravel, rng_key):
+    summary = {}
+    if algorithm.summary is not None:
+        summary = _over_chains(algorithm.summary)(states)
+    if summary.get("z_grad") is not None:
+        summary["z_grad"] = jax.vmap(unravel)(summary["z_grad"])
+    return MCMCState(
+        z=jax.vmap(unravel)(kernel.get_sample(states)),
+        potential_energy=summary.get("potential_energy"),
+        z_grad=summary.get("z_grad"),
+        step_size=summary.get("step_size"),
+        inverse_mass_matrix=summary.get("inverse_mass_matrix"),
+        rng_key=rng_key,
+        kernel_state=states,
+    )
 
 
 def _run_chains(
@@ -475,50 +363,34 @@ def _run_chains(
         _TRACE_COUNT["run"] += 1
     total = config.num_warmup + config.num_samples
     # Per chain, in one split: two keys per iteration, one to continue from
-    # and one for the init search.
+    # and two to start (the init search's and the kernel init's).
     keys = jax.vmap(lambda key: jax.random.split(key, (total + 2, 2)))(
         chains.rng_key
     )
+    target = _target(config, model_arrays)
     position, init_is_valid, param_info = _initial_positions(
-        config, chains, model_arrays, keys[:, total + 1, 0]
+        config, chains, target, keys[:, total + 1, 0]
     )
-    one_position = jax.tree.map(lambda x: x[0], position)
-    one_flat, unravel = ravel_pytree(one_position)
+    _, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], position))
     flat = jax.vmap(lambda z: ravel_pytree(z)[0])(position)
-    step_size, inverse_mass_matrix = _check_tunables(
-        config, chains, one_flat.shape[0], one_flat.dtype
+
+    def logdensity_fn(flat_position):
+        return -target.potential_fn(unravel(flat_position))
+
+    algorithm = config.kernel.build(target, unravel, shared.params)
+    states = _initial_states(
+        algorithm, chains, flat, logdensity_fn, param_info, keys[:, total + 1, 1]
     )
-    chains = chains._replace(
-        step_size=step_size, inverse_mass_matrix=inverse_mass_matrix
-    )
-    logdensity_fn = _logdensity_fn(config, model_arrays, unravel)
-    transition = _make_transition(config.spec, logdensity_fn, shared)
-    if param_info is None:
-        states = _over_chains(hmc.init, (0, None))(flat, logdensity_fn)
-    else:  # the search already evaluated the potential and its gradient
-        states = hmc.HMCState(
-            position=flat,
-            logdensity=-param_info.potential_energy,
-            logdensity_grad=-jax.vmap(lambda g: ravel_pytree(g)[0])(param_info.z_grad),
-        )
-    states, step_size, inverse_mass_matrix, (positions, fields) = _scan_iterations(
+    states, (positions, fields) = _scan_iterations(
         config,
-        transition,
+        algorithm,
         logdensity_fn,
         states,
-        chains,
         shared,
         jnp.swapaxes(keys[:, :total], 0, 1),
     )
-    last = MCMCState(
-        z=jax.vmap(unravel)(states.position),
-        potential_energy=-states.logdensity,
-        z_grad=jax.vmap(unravel)(-states.logdensity_grad),
-        step_size=step_size,
-        inverse_mass_matrix=inverse_mass_matrix,
-        rng_key=keys[:, total, 0],
-    )
-    samples = _postprocess(config, model_arrays, unravel, positions)
+    last = _last_state(algorithm, config.kernel, states, unravel, keys[:, total, 0])
+    samples = _postprocess(config, target, unravel, positions)
     return _RunOutputs(samples, fields, last, position, init_is_valid)
 
 
@@ -579,8 +451,9 @@ class MCMC:
 
     Parameters
     ----------
-    sampler : NUTS or HMC
-        What to run.
+    sampler : MCMCKernel
+        What to run: NUTS, HMC, HMCGibbs, DiscreteHMCGibbs or a user's
+        kernel (see ``docs/kernels.md``).
     num_warmup : int
         Warmup (adaptation) iterations per chain; their draws are discarded.
     num_samples : int
@@ -639,9 +512,10 @@ class MCMC:
         progress_bar=True,
         data_devices=None,
     ):
-        if not isinstance(sampler, hmc.HMC):
+        if not isinstance(sampler, MCMCKernel):
             raise TypeError(
-                f"sampler must be a NUTS or HMC instance, got {type(sampler).__name__}"
+                "sampler must be an MCMCKernel (e.g. NUTS or HMC), got "
+                f"{type(sampler).__name__}"
             )
         if chain_method not in _CHAIN_METHODS:
             raise ValueError(
@@ -683,9 +557,10 @@ class MCMC:
             The model's arguments. Arrays are traced (new data of the same
             shapes reuses the compiled program); other values are static.
         extra_fields : tuple of str, default=()
-            Per-draw fields to keep besides ``"diverging"``: any of
-            ``num_steps, accept_prob, potential_energy, energy, step_size``
-            and, for NUTS, ``tree_depth``.
+            Per-draw fields to keep besides the kernel's ``default_fields``
+            (``"diverging"`` for HMC and NUTS): any the kernel records, for
+            HMC ``num_steps, accept_prob, potential_energy, energy,
+            step_size`` and, for NUTS, also ``tree_depth``.
         init_params : pytree, optional
             Initial unconstrained parameters (leading chain axis when
             ``num_chains > 1``). Required with ``potential_fn``.
@@ -695,7 +570,7 @@ class MCMC:
             rng_key, args, kwargs, init_params
         )
         outputs = self._dispatch(config, chains, shared, model_arrays)
-        if config.init_strategy is not None:
+        if chains.position is None:
             self._check_initial_positions(outputs, args, kwargs)
         self._samples = outputs.samples
         self._fields = outputs.fields
@@ -716,9 +591,7 @@ class MCMC:
     def _check_extra_fields(self, extra_fields):
         if isinstance(extra_fields, str):
             extra_fields = (extra_fields,)
-        available = _COMMON_FIELDS + (
-            ("tree_depth",) if self.sampler._spec().algorithm == "nuts" else ()
-        )
+        available = tuple(self.sampler.field_dtypes(jnp.float32))
         for name in extra_fields:
             if name not in available:
                 raise ValueError(
@@ -739,59 +612,41 @@ class MCMC:
                 "close the data over the potential function instead"
             )
         state = self.post_warmup_state
-        position = self._initial_position(init_params, state)
-        step_size, inverse_mass_matrix = self._initial_tunables(state)
-        trajectory_length, num_steps = sampler._num_steps_settings()
-        dtype = step_size.dtype
+        position, kernel_state = self._initial_position(init_params, state)
         config = RunConfig(
-            spec=sampler._spec(),
-            model=sampler.model,
-            potential_fn=sampler.potential_fn,
+            kernel=sampler,
             model_static=model_static,
             num_warmup=0 if state is not None else self.num_warmup,
             num_samples=self.num_samples,
             thinning=self.thinning,
-            init_strategy=sampler.init_strategy if position is None else None,
         )
-        chains = _ChainInputs(
-            _chain_keys(rng_key, num_chains), position, step_size, inverse_mass_matrix
-        )
+        chains = _ChainInputs(_chain_keys(rng_key, num_chains), position, kernel_state)
+        dtype = jax.dtypes.canonicalize_dtype(np.float64)
         shared = _SharedInputs(
-            target_accept_prob=np.asarray(sampler.target_accept_prob, dtype),
-            trajectory_length=np.asarray(trajectory_length, dtype),
-            num_steps=np.asarray(num_steps, np.int32),
-            progress_token=progress.NO_BAR,
+            params=sampler.parameters(dtype), progress_token=progress.NO_BAR
         )
         return config, chains, shared, model_arrays
 
     def _initial_position(self, init_params, state):
-        """Given starting points, or None for the run to search them."""
+        """``(position, kernel_state)``: given starting points (None for the
+        run to search them), and the kernel state to continue from."""
         num_chains = self.num_chains
         if state is not None:
-            if not isinstance(state, MCMCState):
-                raise TypeError("post_warmup_state must be an MCMCState (last_state)")
-            return _add_chain_axis(state.z, num_chains, "post_warmup_state.z")
+            if not isinstance(state, MCMCState) or state.kernel_state is None:
+                raise TypeError(
+                    "post_warmup_state must be an MCMCState from last_state"
+                )
+            return (
+                _add_chain_axis(state.z, num_chains, "post_warmup_state.z"),
+                _add_chain_axis(
+                    state.kernel_state, num_chains, "post_warmup_state.kernel_state"
+                ),
+            )
         if init_params is not None:
-            return _add_chain_axis(init_params, num_chains, "init_params")
+            return _add_chain_axis(init_params, num_chains, "init_params"), None
         if self.sampler.model is None:
             raise ValueError("init_params is required when sampling a potential_fn")
-        return None
-
-    def _initial_tunables(self, state):
-        """Step sizes and inverse mass matrices with a chain axis; the
-        matrices are None for the identity (built once the size is known)."""
-        num_chains, sampler = self.num_chains, self.sampler
-        if state is not None:
-            dtype = jnp.result_type(*jax.tree.leaves(state.z))
-            step_size = np.broadcast_to(np.asarray(state.step_size, dtype), (num_chains,))
-            minv = jnp.asarray(state.inverse_mass_matrix, dtype)
-            return step_size, (minv[None] if num_chains == 1 else minv)
-        dtype = jax.dtypes.canonicalize_dtype(np.float64)
-        step_size = np.full((num_chains,), sampler.step_size, dtype)
-        if sampler.inverse_mass_matrix is None:
-            return step_size, None
-        minv = np.asarray(sampler.inverse_mass_matrix, dtype)
-        return step_size, np.broadcast_to(minv, (num_chains,) + minv.shape)
+        return None, None
 
     def _chain_layout(self):
         """The chain method to run, and the devices the chains split over:
@@ -855,7 +710,7 @@ class MCMC:
         return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
 
     def _store_last_state(self, last):
-        step_size = np.asarray(last.step_size)
+        step_size = np.asarray(1.0 if last.step_size is None else last.step_size)
         if not np.all(np.isfinite(step_size)) or np.any(step_size > 1e7):
             warnings.warn(
                 f"adapted step size {step_size} is not finite or exceeds 1e7: the "
@@ -886,11 +741,11 @@ class MCMC:
         return self._group(self._samples, group_by_chain)
 
     def get_extra_fields(self, group_by_chain=False):
-        """Per-draw statistics: ``diverging`` and the requested ``extra_fields``."""
+        """Per-draw statistics: the kernel's ``default_fields`` (``diverging``
+        for HMC and NUTS) and the requested ``extra_fields``."""
         self._require_run()
-        names = ("diverging",) + tuple(
-            f for f in self._extra_fields if f != "diverging"
-        )
+        defaults = tuple(self.sampler.default_fields)
+        names = defaults + tuple(f for f in self._extra_fields if f not in defaults)
         return self._group({n: self._fields[n] for n in names}, group_by_chain)
 
     @staticmethod
@@ -908,5 +763,6 @@ class MCMC:
             latent = self._last_state.z
             samples = {k: v for k, v in samples.items() if k in latent}
         _print_summary(jax.device_get(samples), prob=prob, group_by_chain=True)
-        diverging = np.asarray(self._fields["diverging"])
-        print(f"Number of divergences: {int(diverging.sum())}")
+        if "diverging" in self._fields:
+            diverging = np.asarray(self._fields["diverging"])
+            print(f"Number of divergences: {int(diverging.sum())}")

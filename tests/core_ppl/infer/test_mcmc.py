@@ -91,7 +91,7 @@ def vectorized_run():
         mcmc.run(
             jax.random.PRNGKey(seed),
             _data(seed),
-            extra_fields=sampler._COMMON_FIELDS + ("tree_depth",),
+            extra_fields=tuple(NUTS(MODEL).field_dtypes(jnp.float32)),
         )
         runs.append(mcmc)
         traces.append(sampler._TRACE_COUNT["run"] - before)
@@ -177,7 +177,7 @@ def test_thinning_keeps_every_other_draw(vectorized_run):
 def test_extra_fields(vectorized_run):
     vectorized_run = vectorized_run["mcmc"]
     fields = vectorized_run.get_extra_fields()
-    expected = set(sampler._COMMON_FIELDS) | {"tree_depth"}
+    expected = set(NUTS(MODEL).field_dtypes(jnp.float32))
     assert set(fields) == expected
     for name, value in fields.items():
         assert value.shape == (2 * NUM_SAMPLES,), name
@@ -302,7 +302,7 @@ def test_neals_funnel_reports_divergences():
     assert np.all(np.isfinite(samples["x"])) and np.all(np.isfinite(samples["y"]))
 
 
-# --- argument checking ------------------------------------------------------------------
+# --- argument checking ----------------------------------------------------------
 
 
 def test_bad_arguments_raise_clear_errors():
