@@ -67,11 +67,13 @@ def peak_memory_gb():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1M rows, 500 steps")
+    parser.add_argument("--rows", type=int, nargs="+", help="sizes to fit instead")
     parser.add_argument("--n-features", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--svi-steps", type=int, default=2000)
     args = parser.parse_args()
     sizes = [1_000_000] if args.quick else [1_000_000, 10_000_000]
+    sizes = args.rows or sizes
     steps = 500 if args.quick else args.svi_steps
     # Fits this short may not have levelled off; this script times them.
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
