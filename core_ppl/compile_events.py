@@ -4,9 +4,11 @@ JAX reports each stage of turning a Python function into an executable as a
 duration event of :mod:`jax.monitoring`, tagged with the function's name:
 
 ``/jax/core/compile/jaxpr_trace_duration``
-    a jitted function was *traced* to a jaxpr: top-level programs and the
-    jitted functions nested in them alike (``fun_name`` is the function's
-    name);
+    a jitted function was *traced* to a jaxpr (``fun_name`` is the
+    function's name): each top-level program, and a function traced without
+    being compiled (``jax.eval_shape``, ``.trace()``). Jitted functions
+    called inside a traced one are part of its jaxpr and report nothing of
+    their own;
 ``/jax/core/compile/jaxpr_to_mlir_module_duration``
     a top-level *program* was lowered to XLA (``jit(name)``). Each program
     a process builds is lowered once, and is then either compiled by XLA or,
@@ -52,7 +54,8 @@ class CompileCounter:
     Attributes
     ----------
     traces : int
-        Jitted functions traced to jaxprs, nested ones included.
+        Jitted functions traced to jaxprs (top-level calls, not the jitted
+        functions they call).
     programs : int
         Top-level programs lowered to XLA: each was then compiled, or loaded
         from core_ppl's on-disk cache.
