@@ -22,6 +22,7 @@ hyperparameter grid reuse one compiled program.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from numbers import Integral
 from typing import Any, NamedTuple
@@ -41,6 +42,7 @@ from sklearn.utils.validation import (
 )
 
 from bayes_sklearn import _arviz, _persistence
+from core_ppl import plate, subsample
 from core_ppl.diagnostics import split_rank_normalized_ess
 from core_ppl.diagnostics import summary as _site_summaries
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
@@ -223,11 +225,48 @@ def _run_nuts(
     return grouped, stats
 
 
-def _run_svi(model, rng_key, args, *, svi_steps, n_draws, verbose, n_devices=None):
+@functools.cache
+def _minibatch_model(model, n_row_args, n_rows, batch_size):
+    """``model`` fitted on ``batch_size`` of its ``n_rows`` rows per call.
+
+    The rows are the first ``n_row_args`` arguments (the weights last among
+    them). A plate of ``n_rows`` with ``subsample_size=batch_size`` draws the
+    rows, without replacement and anew at each SVI step, inside the compiled
+    update: the data go to the device once, and a step touches only its
+    batch. The plate would scale the sites *inside* it by ``n_rows /
+    batch_size``; the model's prior sites must not be, so the plate only
+    draws the rows and the factor goes into the row weights, which scale the
+    likelihood alone. The sum of the batch's weighted log-likelihoods times
+    ``n_rows / batch_size`` is an unbiased estimate of the full sum (the
+    padding rows weigh 0, so drawing them too keeps it unbiased), hence an
+    unbiased ELBO gradient (the NumPyro paper, section 2.2). Cached, so that
+    every fit of these settings reuses one compiled program.
+    """
+
+    def minibatch_model(*args):
+        rows, others = args[:n_row_args], args[n_row_args:]
+        with plate("_minibatch", n_rows, subsample_size=batch_size):
+            batch = [subsample(row, event_dim=row.ndim - 1) for row in rows]
+        batch[-1] = batch[-1] * (n_rows / batch_size)
+        return model(*batch, *others)
+
+    minibatch_model.__qualname__ = f"minibatch_model[{model.__qualname__}]"
+    return minibatch_model
+
+
+def _run_svi(
+    model, rng_key, args, *, svi_steps, n_draws, verbose, minibatch=None, n_devices=None
+):
     """SVI with a mean-field ``AutoNormal`` guide, then ``n_draws`` from it.
 
-    Returns the draws (one "chain") and the ELBO trace (``-losses``).
+    ``minibatch``, ``(n_row_args, batch_size)`` or None, fits on minibatches
+    of the rows (:func:`_minibatch_model`). Returns the draws (one "chain")
+    and the ELBO trace (``-losses``).
     """
+    if minibatch is not None:
+        n_row_args, batch_size = minibatch
+        n_rows = args[0].shape[0]
+        model = _minibatch_model(model, n_row_args, n_rows, batch_size)
     fit_key, draw_key = jax.random.split(rng_key)
     guide = AutoNormal(model)
     svi = SVI(
@@ -445,6 +484,11 @@ class BaseBayesianEstimator(BaseEstimator):
         Ignored by SVI.
     svi_steps : int
         Optimization steps of SVI (Adam). Ignored by NUTS.
+    batch_size : int or None
+        Rows per SVI step (minibatches drawn anew at each step, the
+        log-likelihood scaled by ``n_samples / batch_size``); None or at
+        least ``n_samples``: all rows. Only with ``inference="svi"``; read
+        only where the subclass has the parameter.
     random_state : int, RandomState instance, Generator or None
         Seeds the JAX key of the fit. An int makes fits reproducible bit for
         bit.
@@ -540,6 +584,7 @@ class BaseBayesianEstimator(BaseEstimator):
         "n_draws": [Interval(Integral, 1, None, closed="left")],
         "n_chains": [Interval(Integral, 1, None, closed="left")],
         "svi_steps": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state", np.random.Generator],
         "verbose": ["verbose"],
         "n_devices": [Interval(Integral, 1, None, closed="left"), None],
@@ -579,6 +624,7 @@ class BaseBayesianEstimator(BaseEstimator):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        minibatch = self._minibatch(X.shape[0])
         rng_key = _jax_key(self.random_state)
         inputs = self._model_inputs(X, y, sample_weight)
         n_devices = check_num_devices("n_devices", getattr(self, "n_devices", None))
@@ -588,16 +634,38 @@ class BaseBayesianEstimator(BaseEstimator):
             _as_jax(_pad_rows(sample_weight, n_padded)),
             *(_as_jax(value) for value in inputs.hyperparameters),
         )
+        if minibatch is not None:  # the rows, then the weights, then the rest
+            minibatch = (len(inputs.rows) + 1, minibatch)
         self.posterior_samples_, self.diagnostics_ = self._infer(
-            rng_key, args, inputs.context
+            rng_key, args, inputs.context, minibatch=minibatch
         )
         self._set_fitted_attributes(inputs.context)
         return self
 
-    def _infer(self, rng_key, args, context):
+    def _minibatch(self, n_samples):
+        """The rows per SVI step, or None for all of them (the full batch).
+
+        Estimators without a ``batch_size`` parameter always use all rows.
+        """
+        batch_size = getattr(self, "batch_size", None)
+        if batch_size is None:
+            return None
+        if self.inference != "svi":
+            raise ValueError(
+                f"{type(self).__name__}: batch_size={batch_size} needs "
+                f"inference='svi' (minibatches are an SVI method), got "
+                f"inference={self.inference!r}; set batch_size=None for NUTS"
+            )
+        # A batch of all rows is the full-batch fit (as scikit-learn's MLP
+        # clips batch_size), so that cross-validation folds smaller than
+        # the batch still fit.
+        return None if batch_size >= n_samples else int(batch_size)
+
+    def _infer(self, rng_key, args, context, minibatch=None):
         """Run the chosen inference; return merged draws and diagnostics.
 
-        ``context`` is the one of :class:`ModelInputs`, for ``_trim_draws``.
+        ``context`` is the one of :class:`ModelInputs`, for ``_trim_draws``;
+        ``minibatch`` is ``(n_row_args, batch_size)`` for minibatch SVI.
         """
         model = self._get_model(context)
         if self.inference == "nuts":
@@ -624,6 +692,7 @@ class BaseBayesianEstimator(BaseEstimator):
                 n_draws=self.n_draws,
                 verbose=self.verbose,
                 n_devices=getattr(self, "n_devices", None),
+                minibatch=minibatch,
             )
             grouped = self._trim_draws(grouped, context)
             tail = max(1, elbo.shape[0] // 10)

@@ -220,6 +220,12 @@ class BayesianLogisticRegression(
 
     svi_steps : int, default=2000
         Adam steps of SVI; ignored by NUTS.
+    batch_size : int, default=None
+        Rows per SVI step: each step fits on a minibatch of ``batch_size``
+        rows drawn anew without replacement, its log-likelihood scaled by
+        ``n_samples / batch_size`` (an unbiased estimate of the full one), so
+        that a step's cost does not grow with ``n_samples``. None, or a size
+        of at least ``n_samples``, uses all rows. Needs ``inference="svi"``.
 
     random_state : int, RandomState instance, Generator or None, default=None
         Seeds the fit's random key. Pass an int for reproducible fits, bit
@@ -363,6 +369,7 @@ class BayesianLogisticRegression(
         n_draws=1000,
         n_chains=1,
         svi_steps=2000,
+        batch_size=None,
         random_state=None,
         verbose=0,
         n_devices=None,
@@ -375,6 +382,7 @@ class BayesianLogisticRegression(
         self.n_draws = n_draws
         self.n_chains = n_chains
         self.svi_steps = svi_steps
+        self.batch_size = batch_size
         self.random_state = random_state
         self.verbose = verbose
         self.n_devices = n_devices

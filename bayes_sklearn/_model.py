@@ -63,6 +63,7 @@ INFERENCE_DEFAULTS = {
     "n_draws": 1000,
     "n_chains": 1,
     "svi_steps": 2000,
+    "batch_size": None,
     "random_state": None,
     "verbose": 0,
     "n_devices": None,
@@ -566,6 +567,12 @@ class ModelRegressor(RegressorMixin, _ModelEstimator):
         Number of NUTS chains, run vectorized.
     svi_steps : int, default=2000
         Adam steps of SVI; ignored by NUTS.
+    batch_size : int, default=None
+        Rows per SVI step: each step fits on a minibatch of ``batch_size``
+        rows drawn anew without replacement, its log-likelihood scaled by
+        ``n_samples / batch_size`` (an unbiased estimate of the full one), so
+        that a step's cost does not grow with ``n_samples``. None, or a size
+        of at least ``n_samples``, uses all rows. Needs ``inference="svi"``.
     random_state : int, RandomState instance, Generator or None, default=None
         Seeds the fit's random key; an int makes fits reproducible.
     verbose : int, default=0
@@ -667,7 +674,8 @@ class ModelClassifier(
 
     Parameters
     ----------
-    inference, n_warmup, n_draws, n_chains, svi_steps, random_state, verbose, n_devices
+    inference, n_warmup, n_draws, n_chains, svi_steps, batch_size, random_state,
+    verbose, n_devices
         As in :class:`ModelRegressor`.
 
     Attributes
@@ -811,7 +819,7 @@ def make_estimator(model, kind="regressor", response="y", name=None):
     ...         ppl.sample("y", dist.Normal(X @ coef, 1.0), obs=y)
     >>> Line = make_estimator(line, name="Line")
     >>> sorted(Line().get_params())[:4]
-    ['inference', 'n_chains', 'n_devices', 'n_draws']
+    ['batch_size', 'inference', 'n_chains', 'n_devices']
     >>> Line(prior_scale=3.0).prior_scale
     3.0
     """

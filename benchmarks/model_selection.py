@@ -15,9 +15,10 @@ Pipeline(StandardScaler, BayesianLogisticRegression), prior_scale in
   data or the hyperparameters (or no padding) would cost.
 
 Both print the wall time, the CPU time of the process (steadier than the
-wall time on a shared machine) and the number of sampler compilations (traces of
-the MCMC driver's jitted run) and of all XLA compilations, for the whole
-search and for its 15 cross-validation fits alone (the whole search minus
+wall time on a shared machine), the number of sampler programs built (the
+MCMC driver's program, compiled or loaded from the on-disk cache) and of all
+XLA compilations (both counted by ``core_ppl.compile_events.count_compiles``),
+for the whole search and for its 15 cross-validation fits alone (the whole search minus
 ``refit_time_``). Run with
 
     python benchmarks/model_selection.py [--n-warmup N] [--n-draws N]
@@ -25,7 +26,6 @@ search and for its 15 cross-validation fits alone (the whole search minus
 """
 
 import argparse
-import logging
 import os
 import time
 import warnings
@@ -38,32 +38,21 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bayes_sklearn import BayesianLogisticRegression
-from core_ppl.infer.mcmc import sampler as mcmc_sampler
+from core_ppl.compile_events import count_compiles
 from core_ppl.util import set_small_loop_threshold
 
 
 class UncachedBayesianLogisticRegression(BayesianLogisticRegression):
     """The shipped estimator with the compile cache defeated on every fit."""
 
-    def _get_model(self):
-        model = super()._get_model()
+    def _get_model(self, context):
+        model = super()._get_model(context)
 
         def fresh_model(*args):  # a new function identity: a new cache key
             return model(*args)
 
         jax.clear_caches()
         return fresh_model
-
-
-class _CompileLog(logging.Handler):
-    """Counts JAX's "Compiling <function>" records (logged at DEBUG)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record):
-        self.count += record.getMessage().startswith("Compiling")
 
 
 def run_search(estimator, X, y):
@@ -76,21 +65,14 @@ def run_search(estimator, X, y):
         cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0),
         n_jobs=1,
     )
-    logger = logging.getLogger("jax._src.interpreters.pxla")
-    handler, level = _CompileLog(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    traces = mcmc_sampler._TRACE_COUNT["run"]
     jax.clear_caches()
     start, cpu_start = time.perf_counter(), time.process_time()
-    try:
+    # Sampler programs built (compiled, or loaded from the on-disk cache), and
+    # every program XLA compiled.
+    with count_compiles("_run_chains") as sampler, count_compiles() as every:
         search.fit(X, y)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    sampler_compiles = mcmc_sampler._TRACE_COUNT["run"] - traces
-    return elapsed, search.refit_time_, cpu, sampler_compiles, handler.count
+    return elapsed, search.refit_time_, cpu, sampler.programs, every.backend_compiles
 
 
 def main():
@@ -120,7 +102,7 @@ def main():
     print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     print(
         f"{'':<10}{'wall (s)':>10}{'CV fits (s)':>13}{'CPU (s)':>10}"
-        f"{'sampler compiles':>18}{'XLA compiles':>14}"
+        f"{'sampler programs':>18}{'XLA compiles':>14}"
     )
     results = {}
     for name, cls in [

@@ -14,8 +14,12 @@ import os
 import warnings
 from numbers import Integral
 
+from core_ppl.compile_events import CompileCounter, count_compiles
+
 __all__ = [
+    "CompileCounter",
     "clear_cache",
+    "count_compiles",
     "enable_x64",
     "set_cache_dir",
     "set_host_device_count",

@@ -4,6 +4,8 @@ Eight schools (Rubin 1981), the classic hierarchical model, non-centred.
 Run with ``make demo`` or ``python examples/quickstart.py``.
 """
 
+import os
+
 import jax
 import numpy as np
 
@@ -12,6 +14,11 @@ import core_ppl.distributions as dist
 from core_ppl import handlers
 from core_ppl.infer import MCMC, NUTS
 from core_ppl.infer.util import log_density
+
+# tests/test_examples.py runs every example with tiny budgets through this
+# variable; the figures printed then mean nothing.
+QUICK = os.environ.get("BAYES_SKLEARN_EXAMPLE_QUICK") == "1"
+NUM_WARMUP, NUM_SAMPLES = (20, 20) if QUICK else (500, 500)
 
 # Estimated treatment effects and their standard errors in eight schools.
 y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0], dtype=np.float32)
@@ -36,8 +43,8 @@ def main():
     print(f"log joint density at mu=0, tau=1, theta_raw=0: {float(log_joint):.3f}")
 
     # NUTS: warmup, adaptation and sampling for all chains in one XLA program.
-    mcmc = MCMC(NUTS(eight_schools), num_warmup=500, num_samples=500, num_chains=2,
-                progress_bar=False)
+    mcmc = MCMC(NUTS(eight_schools), num_warmup=NUM_WARMUP,
+                num_samples=NUM_SAMPLES, num_chains=2, progress_bar=False)
     mcmc.run(jax.random.PRNGKey(0), sigma, y=y)
     mcmc.print_summary()
     theta = mcmc.get_samples()["theta"]

@@ -14,9 +14,9 @@ import numpy as np
 import core_ppl as ppl
 import core_ppl.distributions as dist
 from core_ppl import handlers
+from core_ppl.compile_events import count_compiles
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
-from core_ppl.infer.mcmc import sampler
 from core_ppl.jit import jit
 from core_ppl.optim import Adam
 from core_ppl.runtime import handler_stack
@@ -51,13 +51,13 @@ def _in_threads(fn, jobs):
 
 
 def test_mcmc_runs_in_threads_equal_sequential_runs_bit_for_bit():
-    before = sampler._TRACE_COUNT["run"]
-    threaded = _in_threads(_mcmc_run, range(4))
-    # Two shapes, two traces (counted under the counter's lock); the
-    # sequential runs reuse the programs.
-    assert sampler._TRACE_COUNT["run"] - before == 2
-    sequential = [_mcmc_run(seed) for seed in range(4)]
-    assert sampler._TRACE_COUNT["run"] - before == 2
+    # Programs of the MCMC driver built, compiled or loaded from the cache.
+    with count_compiles("_run_chains") as counter:
+        threaded = _in_threads(_mcmc_run, range(4))
+        # Two shapes, two programs; the sequential runs reuse them.
+        assert counter.programs == 2
+        sequential = [_mcmc_run(seed) for seed in range(4)]
+    assert counter.programs == 2
     for got, expected in zip(threaded, sequential, strict=True):
         assert set(got) == {"w", "b"}
         for name in expected:

@@ -30,7 +30,6 @@ model's data rows over devices in the same way, for any chain method.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from functools import partial
 from typing import Any, NamedTuple
@@ -59,13 +58,6 @@ from core_ppl.jit import jit
 __all__ = ["MCMC", "MCMCState", "RunConfig"]
 
 _CHAIN_METHODS = ("vectorized", "parallel", "sequential")
-
-# Incremented each time JAX traces the run (i.e. compiles it); read by tests.
-# Under a lock: runs are traced in several threads at once (GridSearchCV under
-# joblib's threading backend), and ``+=`` on a dict entry is not atomic.
-_TRACE_COUNT = {"run": 0}
-_TRACE_COUNT_LOCK = threading.Lock()
-
 
 class MCMCState(NamedTuple):
     """Where sampling stopped; assign it to ``MCMC.post_warmup_state`` to
@@ -359,8 +351,6 @@ def _run_chains(
 ):
     """Init search, warmup and sampling for a batch of chains (traced once per
     config and shapes)."""
-    with _TRACE_COUNT_LOCK:
-        _TRACE_COUNT["run"] += 1
     total = config.num_warmup + config.num_samples
     # Per chain, in one split: two keys per iteration, one to continue from
     # and two to start (the init search's and the kernel init's).

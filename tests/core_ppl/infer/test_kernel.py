@@ -11,6 +11,7 @@ import pytest
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
+from core_ppl.compile_events import count_compiles
 from core_ppl.diagnostics import effective_sample_size
 from core_ppl.infer import MCMC
 from core_ppl.infer.mcmc import MCMCKernel, sampler
@@ -92,10 +93,10 @@ def rw_run():
     mcmc = MCMC(
         kernel, num_warmup=500, num_samples=3000, num_chains=2, progress_bar=False
     )
-    before = sampler._TRACE_COUNT["run"]
-    mcmc.run(jax.random.PRNGKey(0), Y, extra_fields=("accept_prob",))
-    mcmc.run(jax.random.PRNGKey(1), Y)  # same kernel, same shapes: no trace
-    return mcmc, sampler._TRACE_COUNT["run"] - before
+    with count_compiles("_run_chains") as counter:
+        mcmc.run(jax.random.PRNGKey(0), Y, extra_fields=("accept_prob",))
+        mcmc.run(jax.random.PRNGKey(1), Y)  # same kernel, same shapes: no trace
+    return mcmc, counter.programs
 
 
 def test_user_kernel_samples_the_normal_posterior(rw_run):
