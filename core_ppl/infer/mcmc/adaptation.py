@@ -105,7 +105,7 @@ def find_reasonable_step_size(
         end = integrate(start, eps)
         h0 = -start.logdensity + metric.kinetic_energy(start.momentum)
         h1 = -end.logdensity + metric.kinetic_energy(end.momentum)
-        return jnp.where(jnp.isnan(h1), -jnp.inf, h0 - h1)
+        return jnp.where(jnp.isfinite(h1), h0 - h1, -jnp.inf)
 
     # The first evaluation (i = 0) only sets the direction; one loop holds
     # both so the momentum draw is compiled once.

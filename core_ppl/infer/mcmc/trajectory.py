@@ -191,8 +191,11 @@ def _new_subtree(start: IntegratorState, max_depth: int) -> SubtreeState:
 
 def _leaf_energy(state, metric, initial_energy, divergence_threshold):
     energy = -state.logdensity + metric.kinetic_energy(state.momentum)
-    # A NaN energy counts as +inf: weight zero and a divergence (Stan).
-    delta = jnp.where(jnp.isnan(energy), jnp.inf, energy - initial_energy)
+    # A NaN energy counts as +inf: weight zero and a divergence (Stan). So
+    # does -inf, a log density of +inf at a point of a numerical edge (a
+    # probability that underflowed to 0 under a density with a pole there):
+    # its weight would be infinite and the draw would land on it.
+    delta = jnp.where(jnp.isfinite(energy), energy - initial_energy, jnp.inf)
     return energy, -delta, delta > divergence_threshold
 
 
