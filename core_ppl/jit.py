@@ -2,29 +2,19 @@
 
 On CPU, XLA generates each fused kernel either with its newer MLIR "fusion
 emitters" (the default) or with its older LLVM IR emitters
-(``xla_cpu_use_fusion_emitters=False``). A NUTS run with warmup is ~200 small
-kernels, and the older emitters compile them much faster while the code
-they produce runs as fast. Measured on a 2-core CPU, compiling the sampler
-took 4.3-5.0 s instead of 5.8-6.5 s for eight schools (7.0 s instead of
-10.9 s of CPU time), 3.7-4.4 s instead of 4.8-5.7 s for breast cancer and
-13 s instead of 19 s for SKIM (``benchmarks/skim.py --quick``). Sampling
-times were equal within the noise; the NUTS draws of the first two were
-bit-identical, SKIM's differ in rounding; the test suite passed unchanged.
+(``xla_cpu_use_fusion_emitters=False``). A NUTS run with warmup is a few
+hundred small kernels; the older emitters compile them much faster and the
+code they produce runs as fast, so core_ppl uses them.
 
 Programs whose array arguments are small (at most ``SMALL_PROGRAM_BYTES``)
 also compile with LLVM optimisation level 2 instead of XLA's 3. Their runs
 are bound by kernel launches, not arithmetic, so the extra optimisation buys
-nothing there, and dropping it halves the compile: eight schools compiled in
-2.2 s instead of 4.7 s, SKIM on 100 x 8 data in 5.0 s instead of 7.4 s, and
-both sampled as fast (within 3%, the noise). With large data it does cost:
-a gradient on COVTYPE-sized data was ~6% slower, hence a threshold. It was
-16 KiB, which left breast cancer (569 x 30, padded to 640 rows: ~80 KB) at
-level 3, where ~9% slower sampling had been measured. Measured again for
-the first fit (``benchmarks/first_fit.py``: its sampler program compiled
-with both levels in one process, alternated, same 2-core machine): level 2
-compiled in 2.6-3.4 s instead of 4.1-5.7 s, and the 1000 NUTS iterations
-ran in 0.08-0.13 s against 0.10-0.16 s, equal within the noise. The
-compile is most of a first fit, so the threshold is now 256 KiB.
+nothing there, while the compile, most of a first fit, takes about half as
+long. With large data the arithmetic dominates and level 3 pays, hence the
+threshold; 256 KiB keeps data the size of breast cancer (569 x 30, padded
+to 640 rows) on the small side. ``benchmarks/first_fit.py`` and
+``benchmarks/small_models.py`` measure both choices; the README records the
+figures.
 
 These are per-program compile options, so they are set on our programs
 only, never process-wide: importing core_ppl changes no JAX setting, and a

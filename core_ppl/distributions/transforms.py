@@ -452,8 +452,16 @@ class StickBreakingTransform(Transform):
         log_rest_before = jnp.concatenate(
             [jnp.zeros_like(t[..., :1]), log_rest[..., :-1]], axis=-1
         )
-        head = jnp.exp(-jax.nn.softplus(-t) + log_rest_before)
-        return jnp.concatenate([head, jnp.exp(log_rest[..., -1:])], axis=-1)
+        log_y = jnp.concatenate(
+            [-jax.nn.softplus(-t) + log_rest_before, log_rest[..., -1:]], axis=-1
+        )
+        # Keep y inside the open simplex: exp of a log below log(tiny)
+        # flushes to 0 (or to a denormal), where a Dirichlet with
+        # concentration < 1 has log density +inf and a NaN gradient. Such x
+        # (about -87 in float32) are reached in the exp(0.1 x) tails of
+        # sparse Dirichlet posteriors; clamped, the density there decays
+        # with the Jacobian instead (NumPyro clamps too).
+        return jnp.maximum(jnp.exp(log_y), jnp.finfo(log_y.dtype).tiny)
 
     def _inverse(self, y):
         _check_last_dim("StickBreakingTransform.inv", y, minimum=2)

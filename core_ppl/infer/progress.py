@@ -11,9 +11,10 @@ variant, compiled once for all bars (the token is traced); the callback
 reads values and never feeds any back, so both variants compute the same
 numbers.
 
-Each report is a host callback (about 0.2-0.8 ms on CPU), so their number, not
-the bar, is what costs: 20 per run keep it within a few percent of the run
-time for runs of a second or more.
+Each report is a host callback, a round trip from the compiled program to
+Python, so their number, not the bar, is what costs: 20 per run keep it
+within a few percent of the run time for runs of a second or more
+(``benchmarks/small_models.py`` measures it).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def report(token, done, total: int, *values):
     every = max(1, total // _NUM_REPORTS)
     is_due = (done % every == 0) | (done == total)
     # One array for both integers: JAX moves each callback argument to a
-    # device array first, ~0.06 ms apiece on CPU.
+    # device array first, a fixed cost per argument.
     token_and_done = jnp.stack([token, done]).astype(jnp.int32)
     jax.lax.cond(
         is_due,

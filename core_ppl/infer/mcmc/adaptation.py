@@ -17,6 +17,7 @@ algorithm is Stan's, see ``docs/nuts.md``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from core_ppl.infer.mcmc.integrators import IntegratorState
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
+from core_ppl.infer.mcmc.select import tree_where
 
 __all__ = [
     "DualAveragingState",
@@ -103,7 +105,7 @@ def find_reasonable_step_size(
         end = integrate(start, eps)
         h0 = -start.logdensity + metric.kinetic_energy(start.momentum)
         h1 = -end.logdensity + metric.kinetic_energy(end.momentum)
-        return jnp.where(jnp.isnan(h1), -jnp.inf, h0 - h1)
+        return jnp.where(jnp.isfinite(h1), h0 - h1, -jnp.inf)
 
     # The first evaluation (i = 0) only sets the direction; one loop holds
     # both so the momentum draw is compiled once.
@@ -337,6 +339,10 @@ def warmup_adaptation(
     serves every restart.
     """
     da_init, da_update, da_final = dual_averaging(target_accept_prob)
+    # Stan's heuristic always aims at 0.8, whatever the dual averaging's target.
+    find_step_size = functools.partial(
+        find_reasonable_step_size, integrator=integrator, target=0.8
+    )
     wf_init, wf_update, wf_final = welford_covariance(is_diagonal)
 
     def init(step_size, inverse_mass_matrix, position):
@@ -357,14 +363,8 @@ def warmup_adaptation(
         step_size = warmup_state.step_size
         dual_averaging_state = warmup_state.dual_averaging
         if adapt_step_size:
-            step_size = find_reasonable_step_size(
-                rng_key,
-                state,
-                logdensity_fn,
-                step_size,
-                inverse_mass_matrix,
-                integrator,
-                target=0.8,
+            step_size = find_step_size(
+                rng_key, state, logdensity_fn, step_size, inverse_mass_matrix
             )
             mu = jnp.log(10.0 * jnp.where(is_first, warmup_state.step_size, step_size))
             dual_averaging_state = da_init(step_size, mu)
@@ -378,11 +378,7 @@ def warmup_adaptation(
     def update(warmup_state, position, acceptance_rate, in_window):
         welford = warmup_state.welford
         if adapt_mass_matrix:
-            welford = jax.tree.map(
-                lambda new, old: jnp.where(in_window, new, old),
-                wf_update(welford, position),
-                welford,
-            )
+            welford = tree_where(in_window, wf_update(welford, position), welford)
         if not adapt_step_size:
             return warmup_state._replace(welford=welford)
         da_state = da_update(warmup_state.dual_averaging, acceptance_rate)

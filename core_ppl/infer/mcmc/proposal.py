@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from core_ppl.infer.mcmc.integrators import IntegratorState
+from core_ppl.infer.mcmc.select import tree_where
 
 __all__ = [
     "Proposal",
@@ -79,9 +80,7 @@ def multinomial_sampling(proposal: Proposal, new_proposal: Proposal) -> Proposal
     being each point is proportional to that point's weight.
     """
     take_new = new_proposal.score > proposal.score
-    chosen = jax.tree.map(
-        lambda new, old: jnp.where(take_new, new, old), new_proposal, proposal
-    )
+    chosen = tree_where(take_new, new_proposal, proposal)
     return chosen._replace(
         log_weight=jnp.logaddexp(proposal.log_weight, new_proposal.log_weight)
     )
@@ -106,9 +105,7 @@ def biased_progressive_sampling(
     take_new = is_valid & (
         uniform < jnp.exp(new_proposal.log_weight - proposal.log_weight)
     )
-    chosen = jax.tree.map(
-        lambda new, old: jnp.where(take_new, new, old), new_proposal, proposal
-    )
+    chosen = tree_where(take_new, new_proposal, proposal)
     merged_log_weight = jnp.logaddexp(proposal.log_weight, new_proposal.log_weight)
     return chosen._replace(
         log_weight=jnp.where(is_valid, merged_log_weight, proposal.log_weight)

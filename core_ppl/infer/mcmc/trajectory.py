@@ -35,9 +35,11 @@ from core_ppl.infer.mcmc import termination
 from core_ppl.infer.mcmc.integrators import IntegratorState
 from core_ppl.infer.mcmc.metrics import Metric
 from core_ppl.infer.mcmc.proposal import Proposal
+from core_ppl.infer.mcmc.select import tree_where
 
 __all__ = [
     "ExpansionState",
+    "LeafContext",
     "SubtreeState",
     "Trajectory",
     "TreeRandomness",
@@ -166,10 +168,6 @@ def leaf_gumbel(randomness: TreeRandomness, depth, leaf_index):
     return -jnp.log(-jnp.log(uniform))
 
 
-def _tree_where(pred, on_true, on_false):
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
 # --- one leaf --------------------------------------------------------------
 
 
@@ -193,28 +191,45 @@ def _new_subtree(start: IntegratorState, max_depth: int) -> SubtreeState:
 
 def _leaf_energy(state, metric, initial_energy, divergence_threshold):
     energy = -state.logdensity + metric.kinetic_energy(state.momentum)
-    # A NaN energy counts as +inf: weight zero and a divergence (Stan).
-    delta = jnp.where(jnp.isnan(energy), jnp.inf, energy - initial_energy)
+    # A NaN energy counts as +inf: weight zero and a divergence (Stan). So
+    # does -inf, a log density of +inf at a point of a numerical edge (a
+    # probability that underflowed to 0 under a density with a pole there):
+    # its weight would be infinite and the draw would land on it.
+    delta = jnp.where(jnp.isfinite(energy), energy - initial_energy, jnp.inf)
     return energy, -delta, delta > divergence_threshold
 
 
-def _add_leaf(
-    subtree,
-    integrate,
-    step_size,
-    metric,
-    randomness,
-    depth,
-    initial_energy,
-    divergence_threshold,
-):
-    n = subtree.num_leaves
-    state = integrate(subtree.last_state, step_size)
+class LeafContext(NamedTuple):
+    """What every leaf of one transition shares.
+
+    randomness : TreeRandomness
+    integrate : callable
+        ``(IntegratorState, signed step size) -> IntegratorState``.
+    metric : Metric
+    initial_energy : scalar
+        The Hamiltonian ``H0`` of the transition's starting point.
+    max_depth : int
+        Maximum number of doublings (static).
+    divergence_threshold : float
+        A leaf with ``H - H0`` above it is a divergence.
+    """
+
+    randomness: TreeRandomness
+    integrate: Callable
+    metric: Metric
+    initial_energy: jax.Array
+    max_depth: int
+    divergence_threshold: float
+
+
+def _add_leaf(subtree, context: LeafContext, step_size, depth):
+    n, metric = subtree.num_leaves, context.metric
+    state = context.integrate(subtree.last_state, step_size)
     energy, log_weight, is_diverging = _leaf_energy(
-        state, metric, initial_energy, divergence_threshold
+        state, metric, context.initial_energy, context.divergence_threshold
     )
     velocity = metric.velocity(state.momentum)
-    gumbel = leaf_gumbel(randomness, depth, n)
+    gumbel = leaf_gumbel(context.randomness, depth, n)
     leaf = proposal_lib.leaf_proposal(state, energy, log_weight, gumbel)
     uturn, is_turning = termination.update_and_check(
         subtree.uturn, n, state.momentum, velocity, metric.is_turning
@@ -238,15 +253,7 @@ def _add_leaf(
 
 
 def build_subtree(
-    randomness: TreeRandomness,
-    start: IntegratorState,
-    depth,
-    step_size,
-    integrate: Callable,
-    metric: Metric,
-    initial_energy,
-    max_depth: int,
-    divergence_threshold: float,
+    context: LeafContext, start: IntegratorState, depth, step_size
 ) -> SubtreeState:
     """Take up to ``2^depth`` leapfrog steps from ``start``, one per iteration.
 
@@ -263,19 +270,10 @@ def build_subtree(
         )
 
     def add_leaf(subtree):
-        return _add_leaf(
-            subtree,
-            integrate,
-            step_size,
-            metric,
-            randomness,
-            depth,
-            initial_energy,
-            divergence_threshold,
-        )
+        return _add_leaf(subtree, context, step_size, depth)
 
     return jax.lax.while_loop(
-        do_keep_building, add_leaf, _new_subtree(start, max_depth)
+        do_keep_building, add_leaf, _new_subtree(start, context.max_depth)
     )
 
 
@@ -289,8 +287,8 @@ def _merge_trajectory(trajectory, subtree, is_forward, is_valid):
     end = subtree.last_state
     extend_left, extend_right = is_valid & ~is_forward, is_valid & is_forward
     return Trajectory(
-        leftmost_state=_tree_where(extend_left, end, trajectory.leftmost_state),
-        rightmost_state=_tree_where(extend_right, end, trajectory.rightmost_state),
+        leftmost_state=tree_where(extend_left, end, trajectory.leftmost_state),
+        rightmost_state=tree_where(extend_right, end, trajectory.rightmost_state),
         leftmost_velocity=jnp.where(
             extend_left, subtree.last_velocity, trajectory.leftmost_velocity
         ),
@@ -334,7 +332,7 @@ def _double(
 ):
     is_forward = randomness.is_forward[state.depth]
     trajectory = state.trajectory
-    start = _tree_where(
+    start = tree_where(
         is_forward, trajectory.rightmost_state, trajectory.leftmost_state
     )
     subtree = build(start, state.depth, is_forward)
@@ -407,19 +405,13 @@ def expand(
         state=initial_state, energy=initial_energy, log_weight=zero, score=zero
     )
 
+    context = LeafContext(
+        randomness, integrate, metric, initial_energy, max_depth, divergence_threshold
+    )
+
     def build(start, depth, is_forward):
         signed_step_size = jnp.where(is_forward, step_size, -step_size)
-        return build_subtree(
-            randomness,
-            start,
-            depth,
-            signed_step_size,
-            integrate,
-            metric,
-            initial_energy,
-            max_depth,
-            divergence_threshold,
-        )
+        return build_subtree(context, start, depth, signed_step_size)
 
     def do_keep_expanding(state):
         return (state.depth < max_depth) & ~state.is_turning & ~state.is_diverging

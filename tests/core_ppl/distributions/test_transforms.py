@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import core_ppl.distributions as dist
 from core_ppl.distributions import constraints
 from core_ppl.distributions import transforms as T
 from core_ppl.distributions.transforms import biject_to
@@ -254,3 +255,32 @@ def test_stick_breaking_is_centred_on_the_uniform_simplex(k):
     fraction = y[:-1] / rest[:-1]
     expected = np.log(fraction / (1 - fraction)) + np.log(np.arange(k - 1, 0, -1))
     np.testing.assert_allclose(t.inv(jnp.asarray(y)), expected, rtol=1e-10)
+
+
+def test_stick_breaking_stays_inside_the_open_simplex_far_out():
+    """Far in the tails (x about -87 in float32) exp flushes a coordinate to
+    0, where Dirichlet(0.1) has log density +inf and a NaN gradient: the
+    transform keeps every coordinate at least ``tiny`` instead, so the
+    Dirichlet's log density in unconstrained space stays finite."""
+    concentration = jnp.full(10, 0.1)
+    d = dist.Dirichlet(concentration)
+    t = T.StickBreakingTransform()
+
+    def log_density(x):
+        y = t(x)
+        return d.log_prob(y) + t.log_abs_det_jacobian(x, y)
+
+    for v in (-90.0, -200.0, 90.0, 300.0):
+        x = jnp.zeros(9).at[0].set(v)
+        y = t(x)
+        assert jnp.all(y >= jnp.finfo(y.dtype).tiny)
+        assert jnp.isfinite(log_density(x))
+        assert jnp.all(jnp.isfinite(jax.grad(log_density)(x)))
+    # Inside the float32 range nothing changes: Stan's stick breaking,
+    # computed here in float64 NumPy.
+    x = np.zeros(9)
+    x[0] = -50.0
+    z = 1.0 / (1.0 + np.exp(-(x - np.log(np.arange(9, 0, -1)))))
+    rest = np.concatenate([[1.0], np.cumprod(1.0 - z)])
+    expected = np.concatenate([z * rest[:-1], rest[-1:]])
+    np.testing.assert_allclose(t(jnp.asarray(x, jnp.float32)), expected, rtol=1e-5)

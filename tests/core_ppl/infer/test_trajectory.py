@@ -5,9 +5,10 @@ The reference below is a plain transcription of Stan's recursive
 across subtrees) in NumPy float64. It consumes the same random bits as the
 iterative kernel (``core_ppl.infer.mcmc.nuts.draw_randomness``): the
 momentum, and per doubling ``d`` the direction bit, the biased-sampling
-uniform and the leaf Gumbels of ``core_ppl.infer.mcmc.trajectory``. Multinomial sampling inside subtrees is a
-Gumbel-max draw, so merging halves recursively or leaves one at a time picks
-the same point: every decision must agree exactly.
+uniform and the leaf Gumbels of ``core_ppl.infer.mcmc.trajectory``.
+Multinomial sampling inside subtrees is a Gumbel-max draw, so merging halves
+recursively or leaves one at a time picks the same point: every decision
+must agree exactly.
 """
 
 import jax
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from core_ppl.infer.mcmc import hmc, nuts, trajectory
+from core_ppl.infer.mcmc.integrators import IntegratorState
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
 
 MAX_DEPTH = 8
@@ -266,3 +268,16 @@ def test_comparison_covers_every_stopping_reason(x64, jitted_kernel):
                 )
             )
     assert seen == {"turning", "divergent", "max_depth"}
+
+
+def test_a_leaf_of_infinite_log_density_is_a_divergence_of_weight_zero():
+    """A log density of +inf (a probability that underflowed to 0 under a
+    pole of the density) must not win the multinomial draw."""
+    metric = gaussian_euclidean(jnp.ones(1))
+    state = IntegratorState(
+        jnp.zeros(1), jnp.zeros(1), jnp.asarray(jnp.inf), jnp.zeros(1)
+    )
+    energy, log_weight, is_diverging = trajectory._leaf_energy(
+        state, metric, jnp.asarray(1.0), 1000.0
+    )
+    assert log_weight == -jnp.inf and bool(is_diverging)
