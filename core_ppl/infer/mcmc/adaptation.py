@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from core_ppl.infer.mcmc.integrators import IntegratorState
+from core_ppl.infer.mcmc.integrators import IntegratorState, energy_error
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
 from core_ppl.infer.mcmc.select import tree_where
 
@@ -105,7 +105,7 @@ def find_reasonable_step_size(
         end = integrate(start, eps)
         h0 = -start.logdensity + metric.kinetic_energy(start.momentum)
         h1 = -end.logdensity + metric.kinetic_energy(end.momentum)
-        return jnp.where(jnp.isfinite(h1), h0 - h1, -jnp.inf)
+        return -energy_error(h1, h0)
 
     # The first evaluation (i = 0) only sets the direction; one loop holds
     # both so the momentum draw is compiled once.

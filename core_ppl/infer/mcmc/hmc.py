@@ -20,9 +20,14 @@ import numpy as np
 
 from core_ppl.infer.initialization import init_to_uniform
 from core_ppl.infer.mcmc import adaptation
-from core_ppl.infer.mcmc.integrators import IntegratorState, velocity_verlet
+from core_ppl.infer.mcmc.integrators import (
+    IntegratorState,
+    energy_error,
+    velocity_verlet,
+)
 from core_ppl.infer.mcmc.kernel import Algorithm, MCMCKernel, WarmupSchedule
 from core_ppl.infer.mcmc.metrics import gaussian_euclidean
+from core_ppl.infer.mcmc.select import tree_where
 
 __all__ = [
     "HMC",
@@ -121,12 +126,12 @@ def build_kernel(integrator: Callable = velocity_verlet, divergence_threshold=10
             0, num_integration_steps, lambda _, s: integrate(s, step_size), start
         )
         energy = -end.logdensity + metric.kinetic_energy(end.momentum)
-        delta = jnp.where(jnp.isnan(energy), jnp.inf, energy - initial_energy)
+        delta = energy_error(energy, initial_energy)
         acceptance_rate = jnp.exp(jnp.minimum(-delta, 0.0))
         uniform = jax.random.uniform(accept_key, (), acceptance_rate.dtype)
         is_accepted = uniform < acceptance_rate
-        new_state = jax.tree.map(
-            lambda new, old: jnp.where(is_accepted, new, old),
+        new_state = tree_where(
+            is_accepted,
             HMCState(end.position, end.logdensity, end.logdensity_grad),
             state,
         )

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
-__all__ = ["IntegratorState", "velocity_verlet"]
+__all__ = ["IntegratorState", "energy_error", "velocity_verlet"]
 
 
 class IntegratorState(NamedTuple):
@@ -75,3 +76,14 @@ def velocity_verlet(logdensity_fn: Callable, metric) -> Callable:
         )
 
     return one_step
+
+
+def energy_error(energy, initial_energy):
+    """``H - H0`` of an integrated point, ``+inf`` when ``H`` is not finite.
+
+    A NaN energy counts as ``+inf``, weight zero and a divergence (Stan). So
+    does ``-inf``: a log density of ``+inf`` at a numerical edge (a
+    probability that underflowed to 0 under a density with a pole there),
+    whose weight would otherwise be infinite and take the draw.
+    """
+    return jnp.where(jnp.isfinite(energy), energy - initial_energy, jnp.inf)

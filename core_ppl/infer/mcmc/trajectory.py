@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from core_ppl.infer.mcmc import proposal as proposal_lib
 from core_ppl.infer.mcmc import termination
-from core_ppl.infer.mcmc.integrators import IntegratorState
+from core_ppl.infer.mcmc.integrators import IntegratorState, energy_error
 from core_ppl.infer.mcmc.metrics import Metric
 from core_ppl.infer.mcmc.proposal import Proposal
 from core_ppl.infer.mcmc.select import tree_where
@@ -191,11 +191,7 @@ def _new_subtree(start: IntegratorState, max_depth: int) -> SubtreeState:
 
 def _leaf_energy(state, metric, initial_energy, divergence_threshold):
     energy = -state.logdensity + metric.kinetic_energy(state.momentum)
-    # A NaN energy counts as +inf: weight zero and a divergence (Stan). So
-    # does -inf, a log density of +inf at a point of a numerical edge (a
-    # probability that underflowed to 0 under a density with a pole there):
-    # its weight would be infinite and the draw would land on it.
-    delta = jnp.where(jnp.isfinite(energy), energy - initial_energy, jnp.inf)
+    delta = energy_error(energy, initial_energy)
     return energy, -delta, delta > divergence_threshold
 
 
