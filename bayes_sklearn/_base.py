@@ -45,8 +45,10 @@ from bayes_sklearn import _arviz, _persistence
 from core_ppl import plate, subsample
 from core_ppl.diagnostics import split_rank_normalized_ess
 from core_ppl.diagnostics import summary as _site_summaries
+from core_ppl.distributions import biject_to
 from core_ppl.infer import MCMC, NUTS, SVI, Trace_ELBO
 from core_ppl.infer.autoguide import AutoNormal
+from core_ppl.infer.initialization import init_to_feasible, init_to_median
 from core_ppl.infer.sharding import check_num_devices
 from core_ppl.optim import Adam
 
@@ -225,6 +227,24 @@ def _run_nuts(
     return grouped, stats
 
 
+def _init_to_finite_median(site=None):
+    """The SVI guide's starting point: each latent's prior median
+    (:func:`~core_ppl.infer.init_to_median`, NumPyro's default for
+    autoguides), or where that median lies on the edge of the support in
+    floating point (a Gamma(1e-6, 1e-6) hyperprior's median underflows to
+    0, whose logarithm is -inf) the site's feasible point
+    (:func:`~core_ppl.infer.init_to_feasible`) instead."""
+    if site is None:
+        return _init_to_finite_median
+    median = init_to_median(site)
+    if median is None:
+        return None
+    unconstrained = biject_to(site["fn"].support).inv(median)
+    return jnp.where(
+        jnp.all(jnp.isfinite(unconstrained)), median, init_to_feasible(site)
+    )
+
+
 @functools.cache
 def _minibatch_model(model, n_row_args, n_rows, batch_size):
     """``model`` fitted on ``batch_size`` of its ``n_rows`` rows per call.
@@ -268,7 +288,7 @@ def _run_svi(
         n_rows = args[0].shape[0]
         model = _minibatch_model(model, n_row_args, n_rows, batch_size)
     fit_key, draw_key = jax.random.split(rng_key)
-    guide = AutoNormal(model)
+    guide = AutoNormal(model, init_loc_fn=_init_to_finite_median)
     svi = SVI(
         model, guide, Adam(_SVI_STEP_SIZE), Trace_ELBO(), data_devices=n_devices
     )

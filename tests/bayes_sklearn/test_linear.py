@@ -56,6 +56,23 @@ def test_agrees_with_bayesian_ridge(data):
     assert list(reg.summary().index[:2]) == ["alpha", "coef[x0]"]
 
 
+def test_svi_starts_from_finite_hyperpriors_and_agrees_with_bayesian_ridge(data):
+    """The Gamma(1e-6, 1e-6) hyperpriors' medians underflow to 0 in float32,
+    an invalid starting point for the guide: those sites start at their
+    feasible point instead, and the fit recovers BayesianRidge's
+    coefficients. With Gaussian noise the coefficients' posterior is Gaussian
+    given the precisions, so the mean-field guide's means match its mean; the
+    tolerance is 4 posterior sds (BayesianRidge's ``sigma_``) for the
+    jitter of Adam's fixed step size around the optimum."""
+    X, y = data
+    reg = BayesianLinearRegression(inference="svi", svi_steps=3000, random_state=0)
+    reg.fit(X, y)
+    ridge = BayesianRidge().fit(X, y)
+    sd = np.sqrt(np.diag(ridge.sigma_))
+    np.testing.assert_array_less(np.abs(reg.coef_ - ridge.coef_), 4 * sd)
+    assert np.all(np.isfinite(reg.predict(X[:5])))
+
+
 def test_student_t_noise_resists_outliers(data):
     X, y = data
     y = y.copy()
