@@ -196,6 +196,11 @@ class BayesianLinearRegression(ModelRegressor, model=linear_regression_model):
         self.random_state = random_state
         self.verbose = verbose
 
+    # The model's only use of X is X @ coef, which a BCOO matrix supports:
+    # a sparse X stays sparse in fit, and prediction densifies one chunk of
+    # rows at a time.
+    _accept_sparse = ("csr", "csc")
+
     def _set_fitted_attributes(self, context):
         super()._set_fitted_attributes(context)
         self.coef_, self.intercept_ = _posterior_mean_line(self.posterior_samples_)
@@ -348,6 +353,11 @@ class BayesianPoissonRegressor(ModelRegressor, model=poisson_regression_model):
                 f"got min(y) = {y.min()}"
             )
         return super()._model_inputs(X, y, sample_weight)
+
+    # The model's only use of X is X @ coef, which a BCOO matrix supports:
+    # a sparse X stays sparse in fit, and prediction densifies one chunk of
+    # rows at a time.
+    _accept_sparse = ("csr", "csc")
 
     def _set_fitted_attributes(self, context):
         super()._set_fitted_attributes(context)

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import log_expit, log_softmax, logsumexp
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval
@@ -149,6 +150,33 @@ def _logistic_model(design, y, weight, prior_scale, mode, scale):
         basis = jnp.asarray(sum_to_zero_basis(mode.shape[0] + 1), coef.dtype)
         coef = basis @ coef
     _observe(design @ coef.T, y, weight)
+
+
+def _design(X, fit_intercept):
+    """The model's design: ``X``, zero columns up to the feature bucket, and
+    a column of ones for the intercept; sparse (CSR) when ``X`` is.
+
+    Zero columns leave the likelihood unchanged: their coefficients keep
+    their prior, independent of the rest, and are trimmed after the fit. A
+    sparse ``X`` stays sparse: its padding columns store nothing, and the
+    intercept column adds one entry per row; nothing is centred, so nothing
+    is densified.
+    """
+    n_rows, n_features = X.shape
+    n_padded = bucket_size(n_features, _MIN_PADDED_FEATURES)
+    if not sp.issparse(X):
+        design = np.pad(X, [(0, 0), (0, n_padded - n_features)])
+        if fit_intercept:
+            design = np.hstack([design, np.ones((n_rows, 1), X.dtype)])
+        return design
+    csr = sp.csr_array(X)
+    design = sp.csr_array(
+        (csr.data, csr.indices, csr.indptr), shape=(n_rows, n_padded)
+    )
+    if fit_intercept:
+        ones = sp.csr_array(np.ones((n_rows, 1), X.dtype))
+        design = sp.hstack([design, ones], format="csr")
+    return design
 
 
 class _Encoding(NamedTuple):
@@ -374,8 +402,8 @@ class BayesianLogisticRegression(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Training data. A sparse matrix (CSR or CSC) stays sparse.
         y : array-like of shape (n_samples,)
             Class labels, of any type; at least two classes.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -392,6 +420,9 @@ class BayesianLogisticRegression(
     # --- hooks of the base ---------------------------------------------------------
 
     _min_padded_rows = _MIN_PADDED_ROWS
+    # The design stays sparse (see _design) and the model's only use of it
+    # is a product, which BCOO supports.
+    _accept_sparse = ("csr", "csc")
 
     def _get_model(self, context):
         return _logistic_model
@@ -403,12 +434,7 @@ class BayesianLogisticRegression(
             type(self).__name__, classes, y_index, sample_weight
         )
         n_classes = classes.shape[0]
-        # Zero columns leave the likelihood unchanged: their coefficients keep
-        # their prior, independent of the rest, and are trimmed after the fit.
-        n_padded = bucket_size(X.shape[1], _MIN_PADDED_FEATURES)
-        design = np.pad(X, [(0, 0), (0, n_padded - X.shape[1])])
-        if self.fit_intercept:
-            design = np.hstack([design, np.ones((X.shape[0], 1), X.dtype)])
+        design = _design(X, self.fit_intercept)
         n_outputs = 1 if n_classes == 2 else n_classes - 1
         prior_scale = np.full((n_outputs, design.shape[1]), float(self.prior_scale))
         if self.fit_intercept:
@@ -472,18 +498,19 @@ class BayesianLogisticRegression(
     # --- prediction ------------------------------------------------------------------
 
     def _log_proba_draws(self, X):
-        """Per-draw log class probabilities of validated ``X``:
-        shape ``(n_draws_total, n_samples, n_classes)``."""
+        """Per-draw log class probabilities of validated ``X`` (dense or
+        sparse): shape ``(n_draws_total, n_samples, n_classes)``."""
         coef = self.posterior_samples_["coef"].astype(np.float64)
         intercept = self.posterior_samples_.get("intercept")
-        if coef.ndim == 2:  # binary: (draws, n_features)
-            logits = coef @ X.T
-            if intercept is not None:
-                logits += intercept[:, None]
-            return np.stack([log_expit(-logits), log_expit(logits)], axis=-1)
-        logits = np.swapaxes(coef @ X.T, 1, 2)  # (draws, n_samples, n_classes)
+        n_draws, n_features = coef.shape[0], coef.shape[-1]
+        # X on the left, so that a sparse X stays sparse: (rows, draws * outputs).
+        logits = np.asarray(X @ coef.reshape(-1, n_features).T)
+        logits = logits.reshape(X.shape[0], n_draws, -1).transpose(1, 0, 2)
         if intercept is not None:
-            logits += intercept[:, None, :]
+            logits += intercept.reshape(n_draws, 1, -1)
+        if coef.ndim == 2:  # binary: the log-odds of class 1
+            logits = logits[..., 0]
+            return np.stack([log_expit(-logits), log_expit(logits)], axis=-1)
         return log_softmax(logits, axis=-1)
 
     def predict_log_proba(self, X):
@@ -523,7 +550,7 @@ class BayesianLogisticRegression(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Input data.
 
         Returns
@@ -538,7 +565,7 @@ class BayesianLogisticRegression(
 
         Parameters
         ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Input data.
 
         Returns

@@ -46,6 +46,7 @@ from bayes_sklearn._base import (
     _as_jax,
     _jax_key,
     _pad_rows,
+    _rows_as_jax,
     bucket_size,
 )
 from bayes_sklearn._predict import chunk_rows, map_row_chunks
@@ -476,7 +477,7 @@ class _ModelEstimator(BaseBayesianEstimator):
         context = _Fitted(traced=traced, static=static, classes=classes)
         n_padded = bucket_size(X.shape[0], self._min_padded_rows)
         probe_args = (
-            _as_jax(_pad_rows(X, n_padded)),
+            _rows_as_jax(X, n_padded),  # BCOO for a sparse X (_accept_sparse)
             _as_jax(_pad_rows(y_rows, n_padded)),
             _as_jax(np.ones(n_padded)),
             *(_as_jax(v) for v in traced),
