@@ -112,9 +112,7 @@ def map_row_chunks(kernel, X, chunk, *args, **kwargs):
     if not parts:  # no rows: run once on an empty chunk for the shapes
         empty = np.zeros((chunk, X.shape[1]), np.float32)
         parts = [(kernel(*args, jnp.asarray(empty), **kwargs), 0)]
-    trimmed = [
-        jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out) for out, n in parts
-    ]
+    trimmed = [jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out) for out, n in parts]
     return jax.tree.map(lambda *pieces: np.concatenate(pieces, axis=0), *trimmed)
 
 
