@@ -131,6 +131,9 @@ class BayesianLinearRegression(ModelRegressor, model=linear_regression_model):
     ``predict(X, return_std=True)`` returns the mean and sd of the posterior
     predictive distribution of a new observation, noise included.
 
+    ``X`` may be a scipy.sparse CSR or CSC matrix: the sampler multiplies by
+    it as a sparse matrix (nothing is centred or densified).
+
     References
     ----------
     M. E. Tipping, Sparse Bayesian Learning and the Relevance Vector
@@ -295,6 +298,10 @@ class BayesianPoissonRegressor(ModelRegressor, model=poisson_regression_model):
     Features are used as given: standardize them (``StandardScaler``) so
     that one prior scale suits every coefficient and ``exp`` cannot
     overflow while the sampler adapts.
+
+    ``X`` may be a scipy.sparse CSR or CSC matrix: the sampler multiplies by
+    it as a sparse matrix (nothing is centred or densified; scale sparse
+    columns with ``MaxAbsScaler``, which keeps them sparse).
 
     Examples
     --------

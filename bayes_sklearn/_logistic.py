@@ -332,6 +332,11 @@ class BayesianLogisticRegression(
     logarithms (more classes). The linear predictor at the posterior mean is
     ``X @ coef_.T + intercept_``.
 
+    ``X`` may be a scipy.sparse CSR or CSC matrix (one-hot encoded
+    categoricals, for instance): the sampler multiplies by it as a sparse
+    matrix, nothing is centred or densified, and prediction densifies one
+    chunk of rows at a time.
+
     Rows are padded with zero-weight rows, and features with zero columns,
     up to a few bucket sizes, so that fits on data of similar shapes
     (cross-validation folds, grid points, feature selection) reuse one
