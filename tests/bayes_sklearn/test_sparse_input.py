@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
+from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 import core_ppl as ppl
 import core_ppl.distributions as dist
@@ -159,3 +162,24 @@ def test_large_sparse_X_reaches_the_sampler_sparse(monkeypatch):
     proba = clf.predict_proba(X)
     assert proba.shape == (X.shape[0], 2)
     np.testing.assert_array_equal(proba[:50], clf.predict_proba(X[:50].toarray()))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_one_hot_pipeline_stays_sparse():
+    # The user's case: categoricals one-hot encoded by a ColumnTransformer,
+    # whose sparse output reaches the estimator as is. Same shapes as
+    # test_multiclass_sparse_matches_dense_predictions: one compiled sampler.
+    rng = np.random.default_rng(2)
+    X = np.column_stack(
+        [rng.choice(["a", "b", "c"], 120), rng.choice(["u", "v", "w"], 120)]
+    )
+    y = np.where(X[:, 0] == "a", 0, np.where(X[:, 1] == "u", 1, 2))
+    encoder = ColumnTransformer(
+        [("onehot", OneHotEncoder(), [0, 1])], sparse_threshold=1.0
+    )
+    assert sp.issparse(encoder.fit_transform(X))
+    model = make_pipeline(
+        encoder, BayesianLogisticRegression(n_warmup=50, n_draws=100, random_state=0)
+    ).fit(X, y)
+    assert model[-1].coef_.shape == (3, 6)
+    assert model.score(X, y) > 0.9
