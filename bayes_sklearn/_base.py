@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from jax.experimental import sparse as jsparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -52,7 +54,12 @@ from core_ppl.infer.initialization import init_to_feasible, init_to_median
 from core_ppl.infer.sharding import check_num_devices
 from core_ppl.optim import Adam
 
-__all__ = ["BaseBayesianEstimator", "ModelInputs", "bucket_size"]
+__all__ = [
+    "BaseBayesianEstimator",
+    "ModelInputs",
+    "bucket_size",
+    "sparse_rows_as_bcoo",
+]
 
 # Split R-hat above this means the chains disagree (Vehtari, Gelman, Simpson,
 # Carpenter and Buerkner 2021, section 4: "R-hat < 1.01").
@@ -157,6 +164,61 @@ def _as_jax(array):
     # Through NumPy first so that Python scalars become strongly typed
     # arrays: a weakly typed argument would be a different jit signature.
     return jnp.asarray(np.asarray(array))
+
+
+# Stored entries of a sparse design are padded to a bucket of at least this
+# many, as rows are (see bucket_size): data sets with about as many nonzeros
+# (cross-validation folds, the encodings of one sparse format or another)
+# share a compiled sampler.
+_MIN_PADDED_NONZEROS = 1024
+
+
+def sparse_rows_as_bcoo(X, n_rows):
+    """A scipy.sparse ``X`` as a JAX ``BCOO`` matrix with ``n_rows`` rows.
+
+    The extra rows are empty, like the zero rows of :func:`_pad_rows`, and
+    the stored entries are padded to a bucket with zeros at index (0, 0),
+    which add nothing to a product (BCOO sums duplicate entries). Only the
+    nonzeros are copied: the dense matrix is never formed.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix or array of shape (n_samples, n_features)
+        Validated input.
+    n_rows : int
+        Rows of the result, ``>= n_samples``.
+
+    Returns
+    -------
+    jax.experimental.sparse.BCOO of shape (n_rows, n_features)
+    """
+    coo = sp.coo_array(X)
+    coo.sum_duplicates()
+    n_stored = bucket_size(coo.nnz, _MIN_PADDED_NONZEROS)
+    if max(n_rows, X.shape[1], n_stored) >= np.iinfo(np.int32).max:
+        raise ValueError(
+            f"sparse X of shape {X.shape} with {coo.nnz} nonzeros is too large "
+            "for 32-bit indices"
+        )
+    indices = np.zeros((n_stored, 2), np.int32)
+    indices[: coo.nnz, 0] = coo.row
+    indices[: coo.nnz, 1] = coo.col
+    data = np.zeros(n_stored, coo.dtype)
+    data[: coo.nnz] = coo.data
+    return jsparse.BCOO(
+        (jnp.asarray(data), jnp.asarray(indices)),
+        shape=(n_rows, X.shape[1]),
+        indices_sorted=False,  # the padding entries close the list
+        unique_indices=False,
+    )
+
+
+def _rows_as_jax(rows, n_rows):
+    """Row array padded to ``n_rows`` rows, as a JAX array (``BCOO`` when
+    sparse, so that a sparse design stays sparse in the model)."""
+    if sp.issparse(rows):
+        return sparse_rows_as_bcoo(rows, n_rows)
+    return _as_jax(_pad_rows(np.asarray(rows), n_rows))
 
 
 def _jax_key(random_state):
@@ -575,6 +637,14 @@ class BaseBayesianEstimator(BaseEstimator):
         from the encoding (e.g. the class labels), which the base hands to
         them: hooks pass state by return value, never through attributes
         set in one hook and read in another.
+    ``_accept_sparse`` : bool or tuple of str, default=False
+        The scipy.sparse formats ``fit`` and prediction accept, as
+        ``validate_data``'s ``accept_sparse`` (e.g. ``("csr", "csc")``;
+        other formats are converted to the first). A sparse row array of
+        ``_model_inputs`` reaches the model as a JAX ``BCOO`` matrix (see
+        :func:`sparse_rows_as_bcoo`), so the model must only use operations
+        ``BCOO`` supports on it (``X @ coef``, ``X.shape``). Sets the
+        ``input_tags.sparse`` tag.
     ``_min_padded_rows`` : int, default=64
         Smallest row bucket (see :func:`bucket_size`). Models whose cost
         grows slowly with the rows (linear predictors) can afford a larger
@@ -612,6 +682,12 @@ class BaseBayesianEstimator(BaseEstimator):
 
     _validation_kwargs: dict = {}
     _min_padded_rows: int = 64
+    _accept_sparse: bool | tuple = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = bool(self._accept_sparse)
+        return tags
 
     # --- fit ---------------------------------------------------------------
 
@@ -639,7 +715,12 @@ class BaseBayesianEstimator(BaseEstimator):
         self._validate_params()
         # Floats only: integer X would otherwise be a separate compiled program.
         X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], **self._validation_kwargs
+            self,
+            X,
+            y,
+            accept_sparse=self._accept_sparse,
+            dtype=[np.float64, np.float32],
+            **self._validation_kwargs,
         )
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -650,7 +731,7 @@ class BaseBayesianEstimator(BaseEstimator):
         n_devices = check_num_devices("n_devices", getattr(self, "n_devices", None))
         n_padded = _padded_rows(X.shape[0], self._min_padded_rows, n_devices)
         args = (
-            *(_as_jax(_pad_rows(np.asarray(row), n_padded)) for row in inputs.rows),
+            *(_rows_as_jax(row, n_padded) for row in inputs.rows),
             _as_jax(_pad_rows(sample_weight, n_padded)),
             *(_as_jax(value) for value in inputs.hyperparameters),
         )
@@ -754,7 +835,13 @@ class BaseBayesianEstimator(BaseEstimator):
     def _validate_X_predict(self, X):
         """``check_is_fitted`` then ``validate_data(reset=False)``."""
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse=self._accept_sparse,
+            dtype=[np.float64, np.float32],
+        )
 
     def _feature_labels(self):
         """Column names seen in fit, else ``x0, x1, ...`` as scikit-learn."""

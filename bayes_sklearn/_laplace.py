@@ -25,6 +25,7 @@ model with logit ``W @ x``; the sum-to-zero basis is the softmax model of
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.special import log_softmax
 
@@ -76,6 +77,8 @@ class _NegativeLogPosterior:
             for k in range(j, n_outputs):
                 row_weight = self.weight * latent_hessian[:, j, k]
                 block = self.design.T @ (self.design * row_weight[:, None])
+                if sp.issparse(block):  # a sparse design's (small) Gram block
+                    block = block.toarray()
                 hessian[j, :, k, :] = block
                 hessian[k, :, j, :] = block.T
         hessian = hessian.reshape(gradient.shape * 2)

@@ -142,6 +142,9 @@ class BayesianLinearRegression(ModelRegressor, model=linear_regression_model):
     ``predict(X, return_std=True)`` returns the mean and sd of the posterior
     predictive distribution of a new observation, noise included.
 
+    ``X`` may be a scipy.sparse CSR or CSC matrix: the sampler multiplies by
+    it as a sparse matrix (nothing is centred or densified).
+
     References
     ----------
     M. E. Tipping, Sparse Bayesian Learning and the Relevance Vector
@@ -210,6 +213,11 @@ class BayesianLinearRegression(ModelRegressor, model=linear_regression_model):
         self.random_state = random_state
         self.verbose = verbose
         self.n_devices = n_devices
+
+    # The model's only use of X is X @ coef, which a BCOO matrix supports:
+    # a sparse X stays sparse in fit, and prediction densifies one chunk of
+    # rows at a time.
+    _accept_sparse = ("csr", "csc")
 
     def _set_fitted_attributes(self, context):
         super()._set_fitted_attributes(context)
@@ -317,6 +325,10 @@ class BayesianPoissonRegressor(ModelRegressor, model=poisson_regression_model):
     that one prior scale suits every coefficient and ``exp`` cannot
     overflow while the sampler adapts.
 
+    ``X`` may be a scipy.sparse CSR or CSC matrix: the sampler multiplies by
+    it as a sparse matrix (nothing is centred or densified; scale sparse
+    columns with ``MaxAbsScaler``, which keeps them sparse).
+
     Examples
     --------
     >>> import numpy as np
@@ -378,6 +390,11 @@ class BayesianPoissonRegressor(ModelRegressor, model=poisson_regression_model):
                 f"got min(y) = {y.min()}"
             )
         return super()._model_inputs(X, y, sample_weight)
+
+    # The model's only use of X is X @ coef, which a BCOO matrix supports:
+    # a sparse X stays sparse in fit, and prediction densifies one chunk of
+    # rows at a time.
+    _accept_sparse = ("csr", "csc")
 
     def _set_fitted_attributes(self, context):
         super()._set_fitted_attributes(context)

@@ -37,7 +37,6 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.utils import gen_batches
 from sklearn.utils.multiclass import check_classification_targets
 
 from bayes_sklearn._base import (
@@ -47,8 +46,10 @@ from bayes_sklearn._base import (
     _as_jax,
     _jax_key,
     _pad_rows,
+    _rows_as_jax,
     bucket_size,
 )
+from bayes_sklearn._predict import chunk_rows, map_row_chunks
 from core_ppl import handlers
 from core_ppl.jit import jit
 from core_ppl.runtime import Messenger
@@ -70,8 +71,6 @@ INFERENCE_DEFAULTS = {
 }
 # A classifier hands the number of classes to a model that asks for it.
 _N_CLASSES = "n_classes"
-# Rows per compiled prediction pass: bounds the (draws, rows, classes) block.
-_PREDICT_ROWS = 1024
 
 
 # --- the weighting handler -----------------------------------------------------
@@ -272,7 +271,6 @@ def _response_site(model, response, draw, rng_key, X, values):
     return model_trace[response]
 
 
-@functools.partial(jit, static_argnames=("model", "response"))
 def _moments_per_draw(draws, keys, X, values, *, model, response):
     """Mean and variance of the response distribution under each draw."""
 
@@ -284,7 +282,6 @@ def _moments_per_draw(draws, keys, X, values, *, model, response):
     return jax.vmap(one_draw)(draws, keys)
 
 
-@functools.partial(jit, static_argnames=("model", "response", "n_classes"))
 def _log_proba_per_draw(draws, keys, X, values, *, model, response, n_classes):
     """Log probability of each class index under each draw."""
 
@@ -296,14 +293,43 @@ def _log_proba_per_draw(draws, keys, X, values, *, model, response, n_classes):
     return jax.vmap(one_draw)(draws, keys)
 
 
+# The compiled programs of prediction, one call per chunk of rows (see
+# _predict): each averages over the draws inside, so only one chunk's
+# (draws, rows) values ever exist. X comes last, as map_row_chunks passes it.
+
+
 @functools.partial(jit, static_argnames=("model", "response"))
-def _response_per_draw(draws, keys, X, values, *, model, response):
-    """One draw of the response under each posterior draw."""
+def _predictive_moments(draws, keys, values, X, *, model, response):
+    """Posterior predictive mean and variance of the response of each row:
+    the mean of the draws' means, and the variance of the mixture."""
+    means, variances = _moments_per_draw(
+        draws, keys, X, values, model=model, response=response
+    )
+    mean = means.mean(axis=0)
+    # Two passes (mean, then squared deviations): no cancellation in float32.
+    spread = jnp.square(means - mean).mean(axis=0)
+    return mean, variances.mean(axis=0) + spread
+
+
+@functools.partial(jit, static_argnames=("model", "response", "n_classes"))
+def _predictive_log_proba(draws, keys, values, X, *, model, response, n_classes):
+    """``log mean_draws p(class | x, draw)`` of each row, renormalized."""
+    log_proba = _log_proba_per_draw(
+        draws, keys, X, values, model=model, response=response, n_classes=n_classes
+    )
+    log_mean = jax.nn.logsumexp(log_proba, axis=0) - jnp.log(log_proba.shape[0])
+    # Renormalize: a model may leave a little mass outside the classes.
+    return log_mean - jax.nn.logsumexp(log_mean, axis=1, keepdims=True)
+
+
+@functools.partial(jit, static_argnames=("model", "response"))
+def _response_draws(draws, keys, values, X, *, model, response):
+    """One draw of the response under each posterior draw: rows first."""
 
     def one_draw(draw, rng_key):
         return _response_site(model, response, draw, rng_key, X, values)["value"]
 
-    return jax.vmap(one_draw)(draws, keys)
+    return jnp.moveaxis(jax.vmap(one_draw)(draws, keys), 0, 1)
 
 
 def _check_response_site(model, response, args):
@@ -453,7 +479,7 @@ class _ModelEstimator(BaseBayesianEstimator):
         context = _Fitted(traced=traced, static=static, classes=classes)
         n_padded = bucket_size(X.shape[0], self._min_padded_rows)
         probe_args = (
-            _as_jax(_pad_rows(X, n_padded)),
+            _rows_as_jax(X, n_padded),  # BCOO for a sparse X (_accept_sparse)
             _as_jax(_pad_rows(y_rows, n_padded)),
             _as_jax(np.ones(n_padded)),
             *(_as_jax(v) for v in traced),
@@ -484,23 +510,25 @@ class _ModelEstimator(BaseBayesianEstimator):
         )
         return model, tuple(_as_jax(v) for v in context.traced)
 
-    def _per_draw(self, kernel, X, draws, keys, **static):
-        """``kernel`` over ``draws`` for chunks of rows padded to buckets;
-        results concatenated along the rows (axis 1)."""
+    def _over_chunks(self, kernel, X, draws, keys, n_outputs=1, **static):
+        """``kernel(draws, keys, values, chunk, ...)`` over fixed-size chunks
+        of the rows of ``X`` (see ``_predict``); results concatenated along
+        their first axis, the rows."""
         model, values = self._prediction_args()
         draws = {name: jnp.asarray(value) for name, value in draws.items()}
-        out = []
-        for rows in gen_batches(X.shape[0], _PREDICT_ROWS):
-            chunk = X[rows]
-            n_padded = bucket_size(len(chunk), self._min_padded_rows)
-            padded = _as_jax(_pad_rows(chunk, n_padded))
-            result = kernel(
-                draws, keys, padded, values, model=model, response=self._response,
-                **static,
-            )
-            n = len(chunk)
-            out.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:, :n], result))
-        return jax.tree.map(lambda *parts: np.concatenate(parts, axis=1), *out)
+        n_draws = keys.shape[0]
+        chunk = chunk_rows(n_draws, n_outputs, X.shape[1])
+        return map_row_chunks(
+            kernel,
+            X,
+            chunk,
+            draws,
+            keys,
+            values,
+            model=model,
+            response=self._response,
+            **static,
+        )
 
     def _all_draws(self):
         n_total = next(iter(self.posterior_samples_.values())).shape[0]
@@ -538,8 +566,8 @@ class _ModelEstimator(BaseBayesianEstimator):
         )
         draws = {name: v[index] for name, v in self.posterior_samples_.items()}
         keys = jax.random.split(draw_key, n_draws)
-        values = self._per_draw(_response_per_draw, X, draws, keys)
-        return self._decode_response(values)
+        values = self._over_chunks(_response_draws, X, draws, keys)
+        return self._decode_response(np.moveaxis(values, 0, 1))
 
     def _decode_response(self, values):
         return np.asarray(values)
@@ -652,13 +680,13 @@ class ModelRegressor(RegressorMixin, _ModelEstimator):
             Only when ``return_std`` is True.
         """
         X = self._validate_X_predict(X)
-        means, variances = self._per_draw(_moments_per_draw, X, *self._all_draws())
-        means = means.astype(np.float64)
-        mean = means.mean(axis=0)
+        mean, variance = self._over_chunks(
+            _predictive_moments, X, *self._all_draws(), n_outputs=2
+        )
+        mean = mean.astype(np.float64)
         if not return_std:
             return mean
-        variance = variances.astype(np.float64).mean(axis=0) + means.var(axis=0)
-        return mean, np.sqrt(variance)
+        return mean, np.sqrt(variance.astype(np.float64))
 
 
 class ModelClassifier(
@@ -745,11 +773,16 @@ class ModelClassifier(
             ``log mean_draws p(class | x, draw)``, columns as ``classes_``.
         """
         X = self._validate_X_predict(X)
-        log_proba = self._per_draw(
-            _log_proba_per_draw, X, *self._all_draws(), n_classes=len(self.classes_)
+        n_classes = len(self.classes_)
+        log_mean = self._over_chunks(
+            _predictive_log_proba,
+            X,
+            *self._all_draws(),
+            n_outputs=n_classes,
+            n_classes=n_classes,
         ).astype(np.float64)
-        log_mean = logsumexp(log_proba, axis=0) - np.log(log_proba.shape[0])
-        # Renormalize: a model may leave a little mass outside the classes.
+        # Renormalized again in float64: probabilities that sum to 1 to the
+        # last bit, not only to float32 rounding.
         return log_mean - logsumexp(log_mean, axis=1, keepdims=True)
 
 

@@ -291,7 +291,7 @@ def test_grid_search_over_a_hyperparameter_compiles_once():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(60, 2))
     y = X @ np.array([1.0, 0.5]) + 0.3 * rng.normal(size=60)
-    counts, listen = _count_traces(["_run_chains", "_moments_per_draw"])
+    counts, listen = _count_traces(["_run_chains", "_predictive_moments"])
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
         search = GridSearchCV(
@@ -303,7 +303,7 @@ def test_grid_search_over_a_hyperparameter_compiles_once():
         jax.monitoring.unregister_event_duration_listener(listen)
     # 3 values x 3 folds + the refit: 10 fits, folds of 40 rows and the refit
     # of 60 in one row bucket: one sampler program, one prediction program.
-    assert counts == {"_run_chains": 1, "_moments_per_draw": 1}
+    assert counts == {"_run_chains": 1, "_predictive_moments": 1}
     assert search.best_params_["prior_scale"] in (1.0, 10.0)
     assert search.best_estimator_.score(X, y) > 0.8
 
