@@ -44,7 +44,7 @@ from sklearn.utils.validation import (
 )
 
 from bayes_sklearn import _arviz, _persistence
-from core_ppl import plate, subsample
+from core_ppl import plate
 from core_ppl.diagnostics import split_rank_normalized_ess
 from core_ppl.diagnostics import summary as _site_summaries
 from core_ppl.distributions import biject_to
@@ -327,8 +327,9 @@ def _minibatch_model(model, n_row_args, n_rows, batch_size):
 
     def minibatch_model(*args):
         rows, others = args[:n_row_args], args[n_row_args:]
-        with plate("_minibatch", n_rows, subsample_size=batch_size):
-            batch = [subsample(row, event_dim=row.ndim - 1) for row in rows]
+        with plate("_minibatch", n_rows, subsample_size=batch_size) as indices:
+            # Indexing, not ``subsample``, so that sparse (BCOO) rows work too.
+            batch = [row[indices] for row in rows]
         batch[-1] = batch[-1] * (n_rows / batch_size)
         return model(*batch, *others)
 

@@ -183,3 +183,14 @@ def test_one_hot_pipeline_stays_sparse():
     ).fit(X, y)
     assert model[-1].coef_.shape == (3, 6)
     assert model.score(X, y) > 0.9
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_minibatch_svi_on_sparse_rows_equals_dense():
+    """Minibatches index the rows of a sparse design as of a dense one: the
+    same batches, so the same fit up to float rounding."""
+    X, y = _sparse_data(BayesianLogisticRegression)
+    settings = dict(inference="svi", batch_size=64, svi_steps=200, random_state=0)
+    sparse_fit = BayesianLogisticRegression(**settings).fit(X, y)
+    dense_fit = BayesianLogisticRegression(**settings).fit(X.toarray(), y)
+    np.testing.assert_allclose(sparse_fit.coef_, dense_fit.coef_, atol=1e-4)
