@@ -51,24 +51,23 @@ __all__ = ["BayesianLogisticRegression"]
 # program with its own cross-validation folds, so a GridSearchCV on it,
 # refit included, compiles once; with quarter-octave buckets alone the folds
 # and the refit (4/5 vs all of the rows, for 5 folds) nearly never share one.
-# 640 covers breast cancer (569 rows, folds of 455). Measured on a shared
-# 2-core CPU (float32, 32 padded features, ~45k gradients per default fit):
-# a gradient costs 7.0 us at 512 rows, 8.1-8.5 at 640, 13 at 768, 15 at 896
-# and 34-41 at 1024 (a slow path at that size), so padding 455 rows to 640
-# instead of 512 adds ~0.06 s to a ~2 s fit, while 1024 would add ~1.3 s, as
-# much per fit as it saves in compile time over a whole search. Iris-sized
-# data pays most: 150 rows padded to 640 instead of 256 took 1.7 s instead of
-# 1.1 s of CPU per default fit (best of 6), against a ~25 s compile.
+# 640 covers breast cancer (569 rows, folds of 455) and stays below 1024
+# rows, where XLA's CPU gradient takes a slower path; the padding costs small
+# data (iris) less per fit than one compile (benchmarks/model_selection.py).
 _MIN_PADDED_ROWS = 640
 _MIN_PADDED_FEATURES = 8
 # Up to this many coefficients NUTS samples in the coordinates of the Laplace
 # approximation; beyond, the coefficients are only scaled by their prior. The
-# dense map costs a matrix-vector product and its gradient per leapfrog step:
-# on a 2-core CPU 0.8 us at 33 coefficients, 13 us at 256 and 111 us at 585
-# (the matrix no longer fits the cache). On digits (10 classes x 64 features,
-# 585 coefficients) a 200 + 200 draw fit took 32 s with the map and 23 s
-# without: the steps per draw fell only from 127 to 70-112.
+# dense map costs a matrix-vector product and its gradient per leapfrog step;
+# once the matrix outgrows the CPU cache (hundreds of coefficients, e.g.
+# digits' 585) that costs more than the shorter trajectories save.
 _MAX_LAPLACE_COEFFICIENTS = 256
+# The Laplace approximation only preconditions the model. For a minibatch fit
+# (batch_size set) on more rows than this, it is computed on this many evenly
+# spaced rows, their weights scaled up to the total, so that its host-side
+# Newton iterations do not grow with the data that SVI touches a batch at a
+# time.
+_MAX_LAPLACE_ROWS_MINIBATCH = 100_000
 
 
 # --- the model -----------------------------------------------------------------
@@ -461,11 +460,14 @@ class BayesianLogisticRegression(
             prior_scale[:, -1] = self.intercept_prior_scale
         mode, scale = np.zeros_like(prior_scale), prior_scale.reshape(-1)
         if prior_scale.size <= _MAX_LAPLACE_COEFFICIENTS:
+            rows, weight = _laplace_rows(
+                design.shape[0], sample_weight, self.batch_size
+            )
             try:
                 mode, scale = laplace_approximation(
-                    design.astype(np.float64),
-                    y_index,
-                    sample_weight,
+                    design[rows].astype(np.float64),
+                    y_index[rows],
+                    weight,
                     prior_scale,
                     _class_basis(n_classes),
                 )
@@ -600,6 +602,17 @@ class BayesianLogisticRegression(
         if log_proba.shape[1] == 2:
             return log_proba[:, 1] - log_proba[:, 0]
         return log_proba
+
+
+def _laplace_rows(n_rows, sample_weight, batch_size):
+    """The rows the Laplace approximation is computed on, and their weights:
+    all of them, or for a minibatch fit on many rows an evenly spaced subset
+    whose weights are scaled by ``n_rows / subset size`` (an unbiased
+    estimate of the log-likelihood's sum, as for the minibatches)."""
+    if batch_size is None or n_rows <= _MAX_LAPLACE_ROWS_MINIBATCH:
+        return slice(None), sample_weight
+    rows = np.linspace(0, n_rows - 1, _MAX_LAPLACE_ROWS_MINIBATCH).astype(np.intp)
+    return rows, sample_weight[rows] * (n_rows / rows.size)
 
 
 def _check_two_weighted_classes(name, classes, y_index, sample_weight):

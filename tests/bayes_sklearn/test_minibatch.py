@@ -135,3 +135,20 @@ def test_batch_size_needs_svi(estimator):
     X, y = _data()
     with pytest.raises(ValueError, match="batch_size=10 needs inference='svi'"):
         estimator(batch_size=10).fit(X, (y > 0).astype(int))
+
+
+def test_laplace_rows_subsample_only_large_minibatch_fits(monkeypatch):
+    """The Laplace preconditioner of a minibatch fit on many rows is computed
+    on an evenly spaced subset whose weights sum to the total (an unbiased
+    estimate of the log-likelihood); a full-batch fit uses every row."""
+    from bayes_sklearn import _logistic
+
+    monkeypatch.setattr(_logistic, "_MAX_LAPLACE_ROWS_MINIBATCH", 100)
+    weight = np.linspace(0.5, 1.5, 1000)
+    rows, scaled = _logistic._laplace_rows(1000, weight, batch_size=32)
+    assert rows.size == 100 and rows[0] == 0 and rows[-1] == 999
+    np.testing.assert_allclose(scaled.sum(), weight.sum(), rtol=0.01)
+    rows, same = _logistic._laplace_rows(1000, weight, batch_size=None)
+    assert rows == slice(None) and same is weight
+    rows, same = _logistic._laplace_rows(50, weight[:50], batch_size=32)
+    assert rows == slice(None)
