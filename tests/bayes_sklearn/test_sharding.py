@@ -8,11 +8,6 @@ above that and far below the effect of a wrong split (posterior sds here
 are about 0.2).
 """
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -21,9 +16,9 @@ from sklearn.base import clone
 
 from bayes_sklearn import BayesianLinearRegression, BayesianLogisticRegression
 from bayes_sklearn._base import _padded_rows
+from tests.host_devices import run_on_host_devices
 
 ATOL = 1e-6
-REPO = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
 import json
@@ -66,24 +61,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def fits():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_ENABLE_X64": "1",
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_on_host_devices(CHILD)
 
 
 @pytest.mark.parametrize("n_devices", [4, 3])

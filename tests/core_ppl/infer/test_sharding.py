@@ -15,11 +15,6 @@ quarter of the rows, or a chain run with another chain's key, moves the
 draws by a sizeable fraction of the posterior sd (about 0.3).
 """
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -35,9 +30,9 @@ from core_ppl.infer.sharding import (
     shard_rows,
 )
 from core_ppl.optim import Adam
+from tests.host_devices import run_on_host_devices
 
 ATOL = 1e-6
-REPO = Path(__file__).resolve().parents[3]
 
 CHILD = r"""
 import json
@@ -119,24 +114,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def four_devices():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_ENABLE_X64": "1",
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_on_host_devices(CHILD)
     assert out["devices"] == 4 and out["x64"]
     return out
 
