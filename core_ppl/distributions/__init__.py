@@ -6,6 +6,10 @@ and ``dist.biject_to``, as in NumPyro.
 """
 
 from core_ppl.distributions import constraints, transforms
+from core_ppl.distributions.censored import (
+    LeftCensoredDistribution,
+    RightCensoredDistribution,
+)
 from core_ppl.distributions.continuous import (
     LKJ,
     Beta,
@@ -56,10 +60,25 @@ from core_ppl.distributions.distribution import (
     enable_validation,
     validation_enabled,
 )
+from core_ppl.distributions.extra import (
+    AsymmetricLaplace,
+    Gumbel,
+    Kumaraswamy,
+    Pareto,
+    SoftLaplace,
+)
 from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
 from core_ppl.distributions.transforms import biject_to
+from core_ppl.distributions.truncated import (
+    LeftTruncatedDistribution,
+    RightTruncatedDistribution,
+    TruncatedCauchy,
+    TruncatedDistribution,
+    TwoSidedTruncatedDistribution,
+)
 
 __all__ = [
+    "AsymmetricLaplace",
     "Bernoulli",
     "Beta",
     "BetaBinomial",
@@ -76,14 +95,18 @@ __all__ = [
     "GammaPoisson",
     "GaussianRandomWalk",
     "Geometric",
+    "Gumbel",
     "HalfCauchy",
     "HalfNormal",
     "ImproperUniform",
     "Independent",
     "InverseGamma",
+    "Kumaraswamy",
     "LKJ",
     "LKJCholesky",
     "Laplace",
+    "LeftCensoredDistribution",
+    "LeftTruncatedDistribution",
     "LogNormal",
     "Logistic",
     "LowRankMultivariateNormal",
@@ -95,10 +118,17 @@ __all__ = [
     "MultivariateNormal",
     "NegativeBinomial2",
     "Normal",
+    "Pareto",
     "Poisson",
+    "RightCensoredDistribution",
+    "RightTruncatedDistribution",
+    "SoftLaplace",
     "StudentT",
     "TransformedDistribution",
+    "TruncatedCauchy",
+    "TruncatedDistribution",
     "TruncatedNormal",
+    "TwoSidedTruncatedDistribution",
     "Uniform",
     "Unit",
     "Weibull",
