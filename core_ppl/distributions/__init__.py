@@ -34,6 +34,7 @@ from core_ppl.distributions.continuous import (
     Uniform,
     Weibull,
 )
+from core_ppl.distributions.directional import ProjectedNormal, VonMises
 from core_ppl.distributions.discrete import (
     Bernoulli,
     BetaBinomial,
@@ -47,6 +48,15 @@ from core_ppl.distributions.discrete import (
     ZeroInflatedDistribution,
     ZeroInflatedNegativeBinomial2,
     ZeroInflatedPoisson,
+)
+from core_ppl.distributions.discrete_extra import (
+    BernoulliLogits,
+    BernoulliProbs,
+    CategoricalLogits,
+    CategoricalProbs,
+    DirichletMultinomial,
+    DiscreteUniform,
+    OrderedLogistic,
 )
 from core_ppl.distributions.distribution import (
     Delta,
@@ -80,14 +90,20 @@ from core_ppl.distributions.truncated import (
 __all__ = [
     "AsymmetricLaplace",
     "Bernoulli",
+    "BernoulliLogits",
+    "BernoulliProbs",
     "Beta",
     "BetaBinomial",
     "Binomial",
     "Categorical",
+    "CategoricalLogits",
+    "CategoricalProbs",
     "Cauchy",
     "Chi2",
     "Delta",
     "Dirichlet",
+    "DirichletMultinomial",
+    "DiscreteUniform",
     "Distribution",
     "ExpandedDistribution",
     "Exponential",
@@ -118,8 +134,10 @@ __all__ = [
     "MultivariateNormal",
     "NegativeBinomial2",
     "Normal",
+    "OrderedLogistic",
     "Pareto",
     "Poisson",
+    "ProjectedNormal",
     "RightCensoredDistribution",
     "RightTruncatedDistribution",
     "SoftLaplace",
@@ -131,6 +149,7 @@ __all__ = [
     "TwoSidedTruncatedDistribution",
     "Uniform",
     "Unit",
+    "VonMises",
     "Weibull",
     "ZeroInflatedDistribution",
     "ZeroInflatedNegativeBinomial2",
