@@ -78,6 +78,13 @@ from core_ppl.distributions.extra import (
     SoftLaplace,
 )
 from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
+from core_ppl.distributions.multivariate import (
+    GaussianStateSpace,
+    MultivariateStudentT,
+    Wishart,
+    WishartCholesky,
+    ZeroSumNormal,
+)
 from core_ppl.distributions.transforms import biject_to
 from core_ppl.distributions.truncated import (
     LeftTruncatedDistribution,
@@ -110,6 +117,7 @@ __all__ = [
     "Gamma",
     "GammaPoisson",
     "GaussianRandomWalk",
+    "GaussianStateSpace",
     "Geometric",
     "Gumbel",
     "HalfCauchy",
@@ -132,6 +140,7 @@ __all__ = [
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
+    "MultivariateStudentT",
     "NegativeBinomial2",
     "Normal",
     "OrderedLogistic",
@@ -151,9 +160,12 @@ __all__ = [
     "Unit",
     "VonMises",
     "Weibull",
+    "Wishart",
+    "WishartCholesky",
     "ZeroInflatedDistribution",
     "ZeroInflatedNegativeBinomial2",
     "ZeroInflatedPoisson",
+    "ZeroSumNormal",
     "biject_to",
     "constraints",
     "enable_validation",
