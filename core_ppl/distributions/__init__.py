@@ -80,6 +80,7 @@ from core_ppl.distributions.extra import (
 from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
 from core_ppl.distributions.multivariate import (
     GaussianStateSpace,
+    InverseWishart,
     MultivariateStudentT,
     Wishart,
     WishartCholesky,
@@ -125,6 +126,7 @@ __all__ = [
     "ImproperUniform",
     "Independent",
     "InverseGamma",
+    "InverseWishart",
     "Kumaraswamy",
     "LKJ",
     "LKJCholesky",

@@ -46,6 +46,7 @@ from core_ppl.distributions.transforms import (
 
 __all__ = [
     "GaussianStateSpace",
+    "InverseWishart",
     "MultivariateStudentT",
     "Wishart",
     "WishartCholesky",
@@ -364,6 +365,85 @@ class WishartCholesky(_WishartBase):
         powers = jnp.arange(k, 0, -1, dtype=value.dtype)
         log_jacobian = k * _LOG_2 + jnp.sum(powers * _log_diag(value), axis=-1)
         return self._log_prob_of_tril(value) + log_jacobian
+
+
+class InverseWishart(_WishartBase):
+    """The inverse Wishart distribution: ``X^{-1}`` for ``X ~ Wishart(nu,
+    Psi^{-1})``, a prior for covariance matrices.
+
+    Density ``|Psi|^(nu/2) |X|^(-(nu + K + 1)/2) exp(-tr(Psi X^{-1}) / 2) /
+    (2^(nu K / 2) Gamma_K(nu / 2))``.
+
+    Parameters
+    ----------
+    concentration : array_like
+        Degrees of freedom ``nu`` > ``K - 1``.
+    scale_matrix, rate_matrix, scale_tril : array_like, optional
+        ``Psi``, ``Psi^{-1}`` or the lower Cholesky factor of ``Psi``; give
+        exactly one, shape ``batch_shape + (K, K)``.
+    validate_args : bool, optional
+        Check the parameters (and ``log_prob`` values).
+
+    Notes
+    -----
+    ``mean`` is ``Psi / (nu - K - 1)`` (finite for ``nu > K + 1``) and
+    ``variance`` the entrywise ``((nu - K + 1) Psi_ij^2 + (nu - K - 1)
+    Psi_ii Psi_jj) / ((nu - K) (nu - K - 1)^2 (nu - K - 3))`` (finite for
+    ``nu > K + 3``); infinite below those bounds.
+    """
+
+    support = constraints.positive_definite
+
+    def sample(self, key, sample_shape=()):
+        # B = chol(Psi^{-1}) A is the Cholesky factor of the Wishart draw W;
+        # X = W^{-1} = B^{-T} B^{-1}.
+        lower = _precision_to_scale_tril(self.scale_matrix)
+        chol = _WishartBase._sample_tril(self._with_tril(lower), key, sample_shape)
+        eye = jnp.broadcast_to(jnp.eye(chol.shape[-1], dtype=chol.dtype), chol.shape)
+        inv = solve_triangular(chol, eye, lower=True)
+        return _transpose(inv) @ inv
+
+    def _with_tril(self, scale_tril):
+        # A shallow copy whose scale factor is ``scale_tril`` (for the sampler).
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__, scale_tril=scale_tril)
+        return other
+
+    def log_prob(self, value):
+        value = self._check_value(value)
+        chol = jnp.linalg.cholesky(value)
+        shape = jnp.broadcast_shapes(chol.shape, self.scale_tril.shape)
+        chol = jnp.broadcast_to(chol, shape)
+        scale_tril = jnp.broadcast_to(self.scale_tril, shape)
+        k, nu = self.event_shape[-1], self.concentration
+        # tr(Psi X^{-1}) = |C^{-1} L|_F^2 with X = C C^T and Psi = L L^T.
+        trace = jnp.sum(solve_triangular(chol, scale_tril, lower=True) ** 2, (-2, -1))
+        log_det_x = 2.0 * jnp.sum(_log_diag(chol), axis=-1)
+        log_det_psi = 2.0 * jnp.sum(_log_diag(self.scale_tril), axis=-1)
+        return (
+            0.5 * nu * log_det_psi
+            - 0.5 * (nu + k + 1.0) * log_det_x
+            - 0.5 * trace
+            - 0.5 * nu * k * _LOG_2
+            - multigammaln(0.5 * nu, k)
+        )
+
+    @property
+    def mean(self):
+        k = self.event_shape[-1]
+        nu = self.concentration[..., None, None]
+        return jnp.where(nu > k + 1, self.scale_matrix / (nu - k - 1.0), jnp.inf)
+
+    @property
+    def variance(self):
+        k = self.event_shape[-1]
+        nu = self.concentration[..., None, None]
+        psi = self.scale_matrix
+        diag = jnp.diagonal(psi, axis1=-2, axis2=-1)
+        outer = diag[..., :, None] * diag[..., None, :]
+        num = (nu - k + 1.0) * psi**2 + (nu - k - 1.0) * outer
+        den = (nu - k) * (nu - k - 1.0) ** 2 * (nu - k - 3.0)
+        return jnp.where(nu > k + 3, num / den, jnp.inf)
 
 
 # --- transformed normals ----------------------------------------------------------
