@@ -19,6 +19,13 @@ from core_ppl.distributions.distribution import Distribution, broadcast_param_sh
 __all__ = ["LeftCensoredDistribution", "RightCensoredDistribution"]
 
 
+def _has_own_cdf(base_dist):
+    # A cdf defined by the distribution itself, not a base-class placeholder
+    # that raises NotImplementedError.
+    own = getattr(type(base_dist), "cdf", None)
+    return callable(own) and own is not getattr(Distribution, "cdf", None)
+
+
 class _Censored(Distribution):
     arg_constraints = {"censored": constraints.boolean}
 
@@ -29,7 +36,7 @@ class _Censored(Distribution):
                 f"{name}: base_dist must be a Distribution, got "
                 f"{type(base_dist).__name__}"
             )
-        if not callable(getattr(base_dist, "cdf", None)):
+        if not _has_own_cdf(base_dist):
             raise TypeError(
                 f"{name}: {type(base_dist).__name__} has no 'cdf' method; a "
                 "censored likelihood needs the base distribution's cdf"

@@ -132,6 +132,13 @@ class VonMises(Distribution):
         inside = (value >= -math.pi) & (value <= math.pi)
         return jnp.where(inside, log_prob, -jnp.inf)
 
+    def entropy(self):
+        """``log(2 pi I0(k)) - k I1(k) / I0(k)``."""
+        k = self.concentration
+        ratio = i1e(k) / i0e(k)
+        entropy = _LOG_2PI + jnp.log(i0e(k)) + k * (1.0 - ratio)
+        return jnp.broadcast_to(entropy, self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.loc, self.batch_shape)

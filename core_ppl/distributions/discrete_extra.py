@@ -131,6 +131,29 @@ class DiscreteUniform(_DiscreteDistribution):
         )
         return _where_support(self.support(value), log_prob)
 
+    has_enumerate_support = True
+
+    def enumerate_support(self, expand=True):
+        """``low, low + 1, ...`` along a new leftmost axis, as many values as
+        the widest range (as NumPyro; the bounds are batch-shaped, so the
+        batch dims are never ones); needs concrete bounds."""
+        if isinstance(self.low, jax.core.Tracer) or isinstance(
+            self.high, jax.core.Tracer
+        ):
+            raise NotImplementedError(
+                "DiscreteUniform.enumerate_support needs concrete low and high"
+            )
+        count = int(jnp.max(self.high - self.low)) + 1
+        steps = jnp.arange(count, dtype=self.low.dtype)
+        values = self.low + steps.reshape((-1,) + (1,) * len(self.batch_shape))
+        if expand:
+            values = jnp.broadcast_to(values, (count,) + self.batch_shape)
+        return values
+
+    def entropy(self):
+        """``log(high - low + 1)``."""
+        return jnp.broadcast_to(jnp.log(self.high - self.low + 1.0), self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(0.5 * (self.low + self.high), self.batch_shape)

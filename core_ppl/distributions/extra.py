@@ -86,6 +86,12 @@ class Gumbel(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.loc - self.scale * jnp.log(-jnp.log(q))
 
+    def entropy(self):
+        """``log(scale) + gamma + 1`` (Euler's gamma)."""
+        return jnp.broadcast_to(
+            jnp.log(self.scale) + _EULER_GAMMA + 1.0, self.batch_shape
+        )
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.loc + self.scale * _EULER_GAMMA, self.batch_shape)
@@ -146,6 +152,13 @@ class Pareto(Distribution):
     def icdf(self, q):
         """The quantile function, inverse of ``cdf``."""
         return self.scale * jnp.exp(-jnp.log1p(-q) / self.alpha)
+
+    def entropy(self):
+        """``log(scale / alpha) + 1 / alpha + 1``."""
+        a = self.alpha
+        return jnp.broadcast_to(
+            jnp.log(self.scale / a) + 1.0 / a + 1.0, self.batch_shape
+        )
 
     @property
     def mean(self):
@@ -354,6 +367,11 @@ class AsymmetricLaplace(Distribution):
         below = left * jnp.log(q_below / p_left)
         above = -right * jnp.log((1.0 - q_above) / (1.0 - p_left))
         return self.loc + jnp.where(q < p_left, below, above)
+
+    def entropy(self):
+        """``1 + log(left + right)``: ``E|x - loc| / s`` is 1 on either side."""
+        entropy = 1.0 + jnp.log(self.left_scale + self.right_scale)
+        return jnp.broadcast_to(entropy, self.batch_shape)
 
     @property
     def mean(self):

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.scipy.linalg import solve_triangular
-from jax.scipy.special import gammaln, multigammaln
+from jax.scipy.special import digamma, gammaln, multigammaln
 
 from core_ppl.distributions import constraints
 from core_ppl.distributions.continuous import (
@@ -181,6 +181,19 @@ class MultivariateStudentT(Distribution):
             - jnp.sum(_log_diag(self.scale_tril), axis=-1)
         )
         return log_norm - 0.5 * (df + k) * jnp.log1p(jnp.sum(z**2, axis=-1) / df)
+
+    def entropy(self):
+        """``log|L| + K/2 log(df pi) + log Gamma(df/2) - log Gamma((df + K)/2)
+        + (df + K)/2 (psi((df + K)/2) - psi(df/2))``."""
+        k, df = self.event_shape[0], self.df
+        half, half_k = 0.5 * df, 0.5 * (df + k)
+        return (
+            jnp.sum(_log_diag(self.scale_tril), axis=-1)
+            + 0.5 * k * (jnp.log(df) + _LOG_PI)
+            + gammaln(half)
+            - gammaln(half_k)
+            + half_k * (digamma(half_k) - digamma(half))
+        )
 
     def _variance_factor(self):
         df = self.df

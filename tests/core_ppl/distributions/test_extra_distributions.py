@@ -271,3 +271,34 @@ def test_discrete_uniform_validation_and_integers():
         dist.DiscreteUniform(3, 1, validate_args=True)
     with pytest.raises(ValueError, match="'low'"):
         dist.DiscreteUniform(0.5, 1, validate_args=True)
+
+
+@pytest.mark.parametrize(
+    "make, ref",
+    [
+        (lambda: dist.Gumbel(0.3, 1.7), st.gumbel_r(0.3, 1.7)),
+        (lambda: dist.Pareto(2.0, 3.0), st.pareto(3.0, scale=2.0)),
+        (
+            lambda: dist.AsymmetricLaplace(0.3, 1.7, 2.0),
+            st.laplace_asymmetric(2.0, 0.3, 1.7),
+        ),
+        (lambda: dist.VonMises(0.3, 2.5), st.vonmises(2.5, 0.3)),
+        (lambda: dist.DiscreteUniform(-2, 5), st.randint(-2, 6)),
+        (
+            lambda: dist.MultivariateStudentT(
+                4.5, jnp.zeros(2), jnp.array([[1.0, 0.0], [0.5, 2.0]])
+            ),
+            st.multivariate_t(np.zeros(2), [[1.0, 0.5], [0.5, 4.25]], df=4.5),
+        ),
+    ],
+    ids=["Gumbel", "Pareto", "AsymmetricLaplace", "VonMises", "DiscreteUniform", "MVT"],
+)
+def test_entropy_against_scipy(make, ref):
+    np.testing.assert_allclose(make().entropy(), ref.entropy(), rtol=1e-9)
+
+
+def test_discrete_uniform_enumerate_support():
+    d = dist.DiscreteUniform(jnp.array([0, 2]), jnp.array([2, 4]))
+    values = d.enumerate_support()
+    np.testing.assert_array_equal(values, [[0, 2], [1, 3], [2, 4]])
+    np.testing.assert_allclose(jnp.exp(d.log_prob(values)).sum(0), [1.0, 1.0])
