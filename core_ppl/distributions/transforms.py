@@ -974,7 +974,8 @@ class PermuteTransform(Transform):
     def _inverse(self, y):
         size = self.permutation.shape[0]
         inverse = jnp.zeros(size, self.permutation.dtype)
-        inverse = inverse.at[self.permutation].set(jnp.arange(size))
+        positions = jnp.arange(size, dtype=self.permutation.dtype)
+        inverse = inverse.at[self.permutation].set(positions)
         return jnp.take(y, inverse, axis=-1)
 
     def log_abs_det_jacobian(self, x, y):

@@ -120,24 +120,34 @@ def test_round_trip_log_det_and_shapes(case):
     x_free = x_free or _vector
     from_free = from_free or _vector
     y_free = y_free or _vector
-    y = t(x)
-    assert bool(jnp.all(t.codomain(y)))
-    np.testing.assert_allclose(t.inv(y), x, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(t.inv.inv(x), y)
+
+    @jax.jit
+    def check(x):
+        # Everything in one program: one compilation per case.
+        y = t(x)
+        jac = jax.jacobian(lambda v: y_free(t(from_free(v))))(x_free(x))
+        return {
+            "y": y,
+            "in_codomain": jnp.all(t.codomain(y)),
+            "x_back": t.inv(y),
+            "y_again": t.inv.inv(x),
+            # Elementwise transforms report one term per element: sum them.
+            "log_det": jnp.sum(t.log_abs_det_jacobian(x, y)),
+            "inv_log_det": jnp.sum(t.inv.log_abs_det_jacobian(y, x)),
+            "jac": jac,
+        }
+
+    out = check(x)
+    y = out["y"]
+    assert bool(out["in_codomain"])
+    np.testing.assert_allclose(out["x_back"], x, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(out["y_again"], y)
     assert tuple(t.forward_shape(x.shape)) == y.shape
     assert tuple(t.inverse_shape(y.shape)) == x.shape
-
-    def free_map(v):
-        return y_free(t(from_free(v)))
-
-    jac = jax.jacobian(free_map)(x_free(x))
-    _, expected = np.linalg.slogdet(np.asarray(jac))
-    # Elementwise transforms report one term per element: sum them.
-    log_det = jnp.sum(t.log_abs_det_jacobian(x, y))
-    np.testing.assert_allclose(log_det, expected, atol=1e-9)
+    _, expected = np.linalg.slogdet(np.asarray(out["jac"]))
+    np.testing.assert_allclose(out["log_det"], expected, atol=1e-9)
     # The inverse reports the negative.
-    inv_log_det = jnp.sum(t.inv.log_abs_det_jacobian(y, x))
-    np.testing.assert_allclose(inv_log_det, -expected, atol=1e-9)
+    np.testing.assert_allclose(out["inv_log_det"], -expected, atol=1e-9)
 
 
 def test_batched_log_det_shapes():
@@ -254,12 +264,18 @@ def test_biject_to_round_trip(constraint, shape):
     t = dist.biject_to(constraint)
     free_shape = tuple(t.inverse_shape(shape))
     u = jnp.asarray(np.random.default_rng(3).normal(size=free_shape))
-    y = t(u)
+
+    @jax.jit
+    def check(u):
+        y = t(u)
+        return y, jnp.all(constraint(y)), t.inv(y), t.log_abs_det_jacobian(u, y)
+
+    y, inside, u_back, log_det = check(u)
     assert y.shape == shape
-    assert bool(jnp.all(constraint(y)))
-    np.testing.assert_allclose(t.inv(y), u, rtol=1e-7, atol=1e-9)
+    assert bool(inside)
+    np.testing.assert_allclose(u_back, u, rtol=1e-7, atol=1e-9)
     batch = free_shape[: len(free_shape) - t.domain.event_dim]
-    assert jnp.shape(t.log_abs_det_jacobian(u, y)) == batch
+    assert jnp.shape(log_det) == batch
 
 
 def test_new_constraints():
