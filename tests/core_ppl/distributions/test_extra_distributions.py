@@ -307,3 +307,51 @@ def test_discrete_uniform_enumerate_support():
     values = d.enumerate_support()
     np.testing.assert_array_equal(values, [[0, 2], [1, 3], [2, 4]])
     np.testing.assert_allclose(jnp.exp(_lp(d, values)).sum(0), [1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "make, param",
+    [
+        (lambda: dist.Gumbel(0.0, -1.0, validate_args=True), "scale"),
+        (lambda: dist.Pareto(1.0, 0.0, validate_args=True), "alpha"),
+        (lambda: dist.Kumaraswamy(-1.0, 1.0, validate_args=True), "concentration1"),
+        (lambda: dist.SoftLaplace(0.0, -2.0, validate_args=True), "scale"),
+        (
+            lambda: dist.AsymmetricLaplace(0.0, 1.0, -1.0, validate_args=True),
+            "asymmetry",
+        ),
+        (lambda: dist.VonMises(0.0, -1.0, validate_args=True), "concentration"),
+        (
+            lambda: dist.DirichletMultinomial([1.0, -1.0], 3, validate_args=True),
+            "concentration",
+        ),
+        (
+            lambda: dist.DirichletMultinomial([1.0, 1.0], -3, validate_args=True),
+            "total_count",
+        ),
+        (
+            lambda: dist.MultivariateStudentT(
+                -1.0, jnp.zeros(2), jnp.eye(2), validate_args=True
+            ),
+            "df",
+        ),
+        (lambda: dist.ZeroSumNormal(-1.0, (3,), validate_args=True), "scale"),
+    ],
+)
+def test_parameter_validation(make, param):
+    with pytest.raises(ValueError, match=f"'{param}'"):
+        make()
+
+
+def test_value_validation_and_shape_errors():
+    with dist.validation_enabled():
+        with pytest.raises(ValueError, match="outside the support"):
+            dist.Pareto(2.0, 3.0).log_prob(1.0)
+        with pytest.raises(ValueError, match="outside the support"):
+            dist.VonMises(0.0, 1.0).log_prob(4.0)
+    with pytest.raises(ValueError, match="vector of size >= 2"):
+        dist.ProjectedNormal(1.0)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        dist.Gumbel(jnp.zeros(3), jnp.ones(2))
+    with pytest.raises(ValueError, match="last axis"):
+        dist.DirichletMultinomial(1.0)
