@@ -12,7 +12,7 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betaln
+from jax.scipy.special import betaln, digamma
 
 from core_ppl.distributions import constraints
 from core_ppl.distributions.continuous import _params, _where_support
@@ -225,6 +225,13 @@ class Kumaraswamy(Distribution):
         log_prob = jnp.log(a) + jnp.log(b) + (a - 1.0) * log_x + (b - 1.0) * log_1m_xa
         return _where_support((value >= 0) & (value <= 1), log_prob)
 
+    def entropy(self):
+        """``(1 - 1/b) + (1 - 1/a) H_b - log(a b)``, ``H_b`` the harmonic
+        number ``digamma(b + 1) + gamma``."""
+        a, b = self.concentration1, self.concentration0
+        harmonic = digamma(b + 1.0) + _EULER_GAMMA
+        return (1.0 - 1.0 / b) + (1.0 - 1.0 / a) * harmonic - jnp.log(a * b)
+
     def _raw_moment(self, n):
         # E[X^n] = b B(1 + n / a, b).
         a, b = self.concentration1, self.concentration0
@@ -284,6 +291,11 @@ class SoftLaplace(Distribution):
     def icdf(self, q):
         """The quantile function, ``loc + scale log(tan(pi q / 2))``."""
         return self.loc + self.scale * jnp.log(jnp.tan(0.5 * math.pi * q))
+
+    def entropy(self):
+        """``log(2 pi scale)``: ``-E log p = log(pi scale) + E log cosh(z)``
+        and ``E log cosh(z) = log 2``."""
+        return jnp.broadcast_to(jnp.log(2.0 * math.pi * self.scale), self.batch_shape)
 
     @property
     def mean(self):

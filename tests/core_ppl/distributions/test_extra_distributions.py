@@ -117,6 +117,8 @@ def test_kumaraswamy_against_integration():
     m2 = integrate.quad(lambda x: x**2 * pdf(x), 0, 1)[0]
     np.testing.assert_allclose(d.mean, m1, rtol=1e-9)
     np.testing.assert_allclose(d.variance, m2 - m1**2, rtol=1e-9)
+    entropy = integrate.quad(lambda x: -pdf(x) * math.log(pdf(x)), 0, 1)[0]
+    np.testing.assert_allclose(d.entropy(), entropy, rtol=1e-8)
     batch = dist.Kumaraswamy(jnp.array([a, 0.7]), jnp.array([b, 1.3]))
     draws = np.asarray(_draws(batch, jax.random.PRNGKey(0)))
     assert draws.min() > 0 and draws.max() < 1
@@ -283,6 +285,7 @@ def test_discrete_uniform_validation_and_integers():
     [
         (lambda: dist.Gumbel(0.3, 1.7), st.gumbel_r(0.3, 1.7)),
         (lambda: dist.Pareto(2.0, 3.0), st.pareto(3.0, scale=2.0)),
+        (lambda: dist.SoftLaplace(0.3, 1.7), st.hypsecant(0.3, 1.7)),
         (
             lambda: dist.AsymmetricLaplace(0.3, 1.7, 2.0),
             st.laplace_asymmetric(2.0, 0.3, 1.7),
@@ -296,7 +299,15 @@ def test_discrete_uniform_validation_and_integers():
             st.multivariate_t(np.zeros(2), [[1.0, 0.5], [0.5, 4.25]], df=4.5),
         ),
     ],
-    ids=["Gumbel", "Pareto", "AsymmetricLaplace", "VonMises", "DiscreteUniform", "MVT"],
+    ids=[
+        "Gumbel",
+        "Pareto",
+        "SoftLaplace",
+        "AsymmetricLaplace",
+        "VonMises",
+        "DiscreteUniform",
+        "MVT",
+    ],
 )
 def test_entropy_against_scipy(make, ref):
     np.testing.assert_allclose(make().entropy(), ref.entropy(), rtol=1e-9)
