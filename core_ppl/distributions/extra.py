@@ -36,6 +36,19 @@ def _uniform(key, shape, dtype):
     return jax.random.uniform(key, shape, dtype=dtype, minval=tiny, maxval=1.0)
 
 
+def _times_log(coef, value, log_fn):
+    """``coef * log_fn(value)``, with ``0 * log 0 = 0`` in value and gradient.
+
+    At an edge of the unit interval a zero exponent meets an infinite log
+    (Kumaraswamy with ``a = 1`` at 0, ``b = 1`` at 1, where the density is
+    finite): the log is evaluated at a safe point there, so no NaN reaches
+    the value or the gradient.
+    """
+    is_zero = coef == 0
+    safe_value = jnp.where(is_zero, 0.5, value)
+    return jnp.where(is_zero, 0.0, coef * log_fn(safe_value))
+
+
 class Gumbel(Distribution):
     """The Gumbel (type I extreme value) distribution.
 
@@ -220,9 +233,12 @@ class Kumaraswamy(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         a, b = self.concentration1, self.concentration0
-        log_x = jnp.log(value)
-        log_1m_xa = jnp.log1p(-jnp.exp(a * log_x))
-        log_prob = jnp.log(a) + jnp.log(b) + (a - 1.0) * log_x + (b - 1.0) * log_1m_xa
+        log_prob = (
+            jnp.log(a)
+            + jnp.log(b)
+            + _times_log(a - 1.0, value, jnp.log)
+            + _times_log(b - 1.0, value, lambda x: jnp.log1p(-(x**a)))
+        )
         return _where_support((value >= 0) & (value <= 1), log_prob)
 
     def entropy(self):

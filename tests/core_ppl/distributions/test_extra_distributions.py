@@ -126,6 +126,19 @@ def test_kumaraswamy_against_integration():
     assert _lp(d, 1.5) == -np.inf
 
 
+def test_kumaraswamy_edges_are_finite():
+    # a = 1 at x = 0 and b = 1 at x = 1: finite density, finite gradients.
+    def log_prob(x, a, b):
+        return dist.Kumaraswamy(a, b).log_prob(x)
+
+    grad = jax.jit(jax.grad(log_prob, argnums=(0, 1, 2)))
+    for x, a, b in [(0.0, 1.0, 2.0), (1.0, 3.0, 1.0), (1.0, 1.0, 1.0)]:
+        value = log_prob(x, a, b)
+        assert np.isfinite(value)
+        np.testing.assert_allclose(value, math.log(a * b))
+        assert all(np.isfinite(g) for g in grad(x, a, b))
+
+
 def test_reparameterised_gradients():
     # d/dscale of a draw of scale * exp(E / alpha) is draw / scale.
     def draw(scale):
