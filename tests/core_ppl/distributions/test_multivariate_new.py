@@ -2,6 +2,7 @@
 GaussianStateSpace: densities against scipy or an explicitly built joint
 normal, sampling moments within Monte Carlo error, shapes and validation."""
 
+import functools
 import math
 
 import jax
@@ -17,10 +18,13 @@ from .checks import check_moments
 pytestmark = pytest.mark.usefixtures("x64")
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _sample(d, key, n):
+    return d.sample(key, (n,))
+
+
 def _draws(d, n, seed=0):
-    return np.asarray(
-        jax.jit(d.sample, static_argnums=1)(jax.random.PRNGKey(seed), (n,))
-    )
+    return np.asarray(_sample(d, jax.random.PRNGKey(seed), n))
 
 
 @jax.jit
