@@ -6,6 +6,10 @@ and ``dist.biject_to``, as in NumPyro.
 """
 
 from core_ppl.distributions import constraints, transforms
+from core_ppl.distributions.censored import (
+    LeftCensoredDistribution,
+    RightCensoredDistribution,
+)
 from core_ppl.distributions.continuous import (
     LKJ,
     Beta,
@@ -30,6 +34,7 @@ from core_ppl.distributions.continuous import (
     Uniform,
     Weibull,
 )
+from core_ppl.distributions.directional import ProjectedNormal, VonMises
 from core_ppl.distributions.discrete import (
     Bernoulli,
     BetaBinomial,
@@ -44,6 +49,15 @@ from core_ppl.distributions.discrete import (
     ZeroInflatedNegativeBinomial2,
     ZeroInflatedPoisson,
 )
+from core_ppl.distributions.discrete_extra import (
+    BernoulliLogits,
+    BernoulliProbs,
+    CategoricalLogits,
+    CategoricalProbs,
+    DirichletMultinomial,
+    DiscreteUniform,
+    OrderedLogistic,
+)
 from core_ppl.distributions.distribution import (
     Delta,
     Distribution,
@@ -56,34 +70,69 @@ from core_ppl.distributions.distribution import (
     enable_validation,
     validation_enabled,
 )
+from core_ppl.distributions.extra import (
+    AsymmetricLaplace,
+    Gumbel,
+    Kumaraswamy,
+    Pareto,
+    SoftLaplace,
+)
 from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
+from core_ppl.distributions.multivariate import (
+    GaussianStateSpace,
+    InverseWishart,
+    MultivariateStudentT,
+    Wishart,
+    WishartCholesky,
+    ZeroSumNormal,
+)
 from core_ppl.distributions.transforms import biject_to
+from core_ppl.distributions.truncated import (
+    LeftTruncatedDistribution,
+    RightTruncatedDistribution,
+    TruncatedCauchy,
+    TruncatedDistribution,
+    TwoSidedTruncatedDistribution,
+)
 
 __all__ = [
+    "AsymmetricLaplace",
     "Bernoulli",
+    "BernoulliLogits",
+    "BernoulliProbs",
     "Beta",
     "BetaBinomial",
     "Binomial",
     "Categorical",
+    "CategoricalLogits",
+    "CategoricalProbs",
     "Cauchy",
     "Chi2",
     "Delta",
     "Dirichlet",
+    "DirichletMultinomial",
+    "DiscreteUniform",
     "Distribution",
     "ExpandedDistribution",
     "Exponential",
     "Gamma",
     "GammaPoisson",
     "GaussianRandomWalk",
+    "GaussianStateSpace",
     "Geometric",
+    "Gumbel",
     "HalfCauchy",
     "HalfNormal",
     "ImproperUniform",
     "Independent",
     "InverseGamma",
+    "InverseWishart",
+    "Kumaraswamy",
     "LKJ",
     "LKJCholesky",
     "Laplace",
+    "LeftCensoredDistribution",
+    "LeftTruncatedDistribution",
     "LogNormal",
     "Logistic",
     "LowRankMultivariateNormal",
@@ -93,18 +142,32 @@ __all__ = [
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
+    "MultivariateStudentT",
     "NegativeBinomial2",
     "Normal",
+    "OrderedLogistic",
+    "Pareto",
     "Poisson",
+    "ProjectedNormal",
+    "RightCensoredDistribution",
+    "RightTruncatedDistribution",
+    "SoftLaplace",
     "StudentT",
     "TransformedDistribution",
+    "TruncatedCauchy",
+    "TruncatedDistribution",
     "TruncatedNormal",
+    "TwoSidedTruncatedDistribution",
     "Uniform",
     "Unit",
+    "VonMises",
     "Weibull",
+    "Wishart",
+    "WishartCholesky",
     "ZeroInflatedDistribution",
     "ZeroInflatedNegativeBinomial2",
     "ZeroInflatedPoisson",
+    "ZeroSumNormal",
     "biject_to",
     "constraints",
     "enable_validation",

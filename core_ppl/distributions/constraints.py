@@ -16,12 +16,15 @@ explore. The bijections from unconstrained space live in ``transforms.py``
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
 __all__ = [
     "Constraint",
     "boolean",
+    "circular",
     "corr_cholesky",
     "corr_matrix",
     "greater_than",
@@ -29,21 +32,27 @@ __all__ = [
     "independent",
     "integer_interval",
     "interval",
+    "l1_ball",
     "less_than",
     "lower_cholesky",
     "nonnegative",
     "nonnegative_integer",
+    "open_interval",
     "ordered_vector",
     "positive",
     "positive_definite",
     "positive_integer",
+    "positive_ordered_vector",
     "real",
     "real_matrix",
     "real_vector",
     "scaled_unit_lower_cholesky",
     "simplex",
+    "softplus_lower_cholesky",
     "softplus_positive",
+    "sphere",
     "unit_interval",
+    "zero_sum",
 ]
 
 
@@ -356,6 +365,107 @@ class _Independent(Constraint):
         )
 
 
+# --- added for issue 19: more supports and their bijections -----------------
+
+
+class _Circular(_Interval):
+    # Angles in [-pi, pi]; bijected like any interval.
+    def __init__(self):
+        super().__init__(-math.pi, math.pi)
+
+    def __repr__(self):
+        return "circular"
+
+
+class _OpenInterval(_Interval):
+    def __call__(self, x):
+        return (x > self.lower_bound) & (x < self.upper_bound)
+
+    def __repr__(self):
+        return (
+            f"open_interval(lower_bound={_fmt(self.lower_bound)}, "
+            f"upper_bound={_fmt(self.upper_bound)})"
+        )
+
+
+class _PositiveOrderedVector(_OrderedVector):
+    def __call__(self, x):
+        x = jnp.asarray(x)
+        return super().__call__(x) & jnp.all(x > 0, axis=-1)
+
+    def feasible_like(self, prototype):
+        return super().feasible_like(prototype) + 1.0
+
+    def __repr__(self):
+        return "positive_ordered_vector"
+
+
+class _SoftplusLowerCholesky(_LowerCholesky):
+    # The same set as ``lower_cholesky``; only its bijection differs
+    # (softplus on the diagonal instead of exp).
+    def __repr__(self):
+        return "softplus_lower_cholesky"
+
+
+class _L1Ball(Constraint):
+    """Vectors of L1 norm below one (the open unit L1 ball)."""
+
+    event_dim = 1
+
+    def __call__(self, x):
+        eps = jnp.finfo(_float_zeros(x).dtype).eps
+        return jnp.sum(jnp.abs(x), axis=-1) < 1.0 + eps
+
+    def feasible_like(self, prototype):
+        return _float_zeros(prototype)
+
+    def __repr__(self):
+        return "l1_ball"
+
+
+class _Sphere(Constraint):
+    """Vectors of unit Euclidean norm."""
+
+    event_dim = 1
+
+    def __call__(self, x):
+        x = jnp.asarray(x)
+        norm = jnp.linalg.norm(x, axis=-1)
+        return jnp.abs(norm - 1.0) <= _symmetric_tol(x) * max(x.shape[-1], 1)
+
+    def feasible_like(self, prototype):
+        zeros = _float_zeros(prototype)
+        return zeros + 1.0 / math.sqrt(jnp.shape(prototype)[-1])
+
+    def __repr__(self):
+        return "sphere"
+
+
+class _ZeroSum(Constraint):
+    """Arrays whose sum along each of the rightmost ``event_dim`` axes is zero."""
+
+    def __init__(self, event_dim=1):
+        self.event_dim = int(event_dim)
+
+    def __call__(self, x):
+        x = jnp.asarray(x)
+        x = x.astype(_float_zeros(x).dtype)
+        axes = tuple(range(-self.event_dim, 0))
+        # Round-off grows with the magnitude of the entries and their number.
+        tol = _symmetric_tol(x) * (jnp.max(jnp.abs(x), axis=axes) + 1.0)
+        ok = jnp.all(jnp.isfinite(x), axis=axes)
+        for axis in axes:
+            total = jnp.abs(jnp.sum(x, axis=axis, keepdims=True))
+            ok = ok & (jnp.max(total, axis=axes) <= tol * x.shape[axis])
+        return ok
+
+    def feasible_like(self, prototype):
+        return _float_zeros(prototype)
+
+    def __repr__(self):
+        return f"zero_sum(event_dim={self.event_dim})"
+
+
 # --- discrete -----------------------------------------------------------------
 
 
@@ -431,6 +541,11 @@ scaled_unit_lower_cholesky = _ScaledUnitLowerCholesky()
 corr_cholesky = _CorrCholesky()
 corr_matrix = _CorrMatrix()
 positive_definite = _PositiveDefinite()
+circular = _Circular()
+positive_ordered_vector = _PositiveOrderedVector()
+softplus_lower_cholesky = _SoftplusLowerCholesky()
+l1_ball = _L1Ball()
+sphere = _Sphere()
 boolean = _Boolean()
 nonnegative_integer = _IntegerGreaterThanEq(0)
 positive_integer = _IntegerGreaterThanEq(1)
@@ -464,3 +579,13 @@ def integer_interval(lower_bound, upper_bound):
 def independent(base_constraint, reinterpreted_batch_ndims):
     """``base_constraint`` on each of the rightmost ``n`` dims, jointly as one event."""
     return _Independent(base_constraint, reinterpreted_batch_ndims)
+
+
+def open_interval(lower_bound, upper_bound):
+    """The open interval ``(lower_bound, upper_bound)`` (bounds may be arrays)."""
+    return _OpenInterval(lower_bound, upper_bound)
+
+
+def zero_sum(event_dim=1):
+    """Arrays summing to zero along each of their rightmost ``event_dim`` axes."""
+    return _ZeroSum(event_dim)

@@ -26,26 +26,39 @@ import math
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.fft  # noqa: F401  (DiscreteCosineTransform)
+from jax import lax
 from jax.scipy.special import expit, logit
 
 from core_ppl.distributions import constraints
 
 __all__ = [
     "AffineTransform",
+    "CholeskyTransform",
     "ComposeTransform",
     "CorrCholeskyTransform",
     "CorrMatrixCholeskyTransform",
+    "DiscreteCosineTransform",
     "ExpTransform",
+    "HaarTransform",
     "IdentityTransform",
     "IndependentTransform",
+    "L1BallTransform",
     "LowerCholeskyTransform",
     "OrderedTransform",
+    "PermuteTransform",
     "PositiveDefiniteTransform",
+    "PowerTransform",
+    "RecursiveLinearTransform",
+    "ReshapeTransform",
     "ScaledUnitLowerCholeskyTransform",
     "SigmoidTransform",
+    "SimplexToOrderedTransform",
+    "SoftplusLowerCholeskyTransform",
     "SoftplusTransform",
     "StickBreakingTransform",
     "Transform",
+    "ZeroSumTransform",
     "biject_to",
 ]
 
@@ -74,6 +87,13 @@ class Transform:
     def log_abs_det_jacobian(self, x, y):
         """Return ``log|det dy/dx|`` summed over event dims (batch-shaped)."""
         raise NotImplementedError
+
+    @property
+    def sign(self):
+        """The sign of the derivative of a scalar monotone transform: +1
+        (increasing) or -1 (decreasing), an array for elementwise parameters.
+        Only scalar bijections define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define a sign")
 
     @property
     def inv(self):
@@ -108,6 +128,11 @@ class _InverseTransform(Transform):
     def inv(self):
         return self.base
 
+    @property
+    def sign(self):
+        # The inverse of a monotone map is monotone in the same direction.
+        return self.base.sign
+
     def __call__(self, y):
         return self.base._inverse(y)
 
@@ -134,6 +159,8 @@ class _InverseTransform(Transform):
 class IdentityTransform(Transform):
     """``y = x``."""
 
+    sign = 1
+
     def __call__(self, x):
         return x
 
@@ -148,6 +175,7 @@ class ExpTransform(Transform):
     """``y = exp(x)``, from the reals onto the positive half-line."""
 
     codomain = constraints.positive
+    sign = 1
 
     def __call__(self, x):
         return jnp.exp(x)
@@ -163,6 +191,7 @@ class SoftplusTransform(Transform):
     """``y = log(1 + exp(x))``, a gentler map onto the positive half-line."""
 
     codomain = constraints.softplus_positive
+    sign = 1
 
     def __call__(self, x):
         return jax.nn.softplus(x)
@@ -186,6 +215,7 @@ class SigmoidTransform(Transform):
     """``y = 1 / (1 + exp(-x))``, from the reals onto the unit interval."""
 
     codomain = constraints.unit_interval
+    sign = 1
 
     def __call__(self, x):
         return _clipped_expit(x)
@@ -246,6 +276,10 @@ class AffineTransform(Transform):
         # is the tightest set we can name.
         return constraints.real
 
+    @property
+    def sign(self):
+        return jnp.sign(self.scale)
+
     def __call__(self, x):
         return self.loc + self.scale * x
 
@@ -298,6 +332,13 @@ class ComposeTransform(Transform):
             extra = max(event_dim - part.domain.event_dim, 0)
             event_dim = part.codomain.event_dim + extra
         return _with_event_dim(self.parts[-1].codomain, event_dim)
+
+    @property
+    def sign(self):
+        sign = 1
+        for part in self.parts:
+            sign = sign * part.sign
+        return sign
 
     def __call__(self, x):
         for part in self.parts:
@@ -365,6 +406,10 @@ class IndependentTransform(Transform):
         return constraints.independent(
             self.base_transform.codomain, self.reinterpreted_batch_ndims
         )
+
+    @property
+    def sign(self):
+        return self.base_transform.sign
 
     def __call__(self, x):
         return self.base_transform(x)
@@ -489,7 +534,8 @@ class StickBreakingTransform(Transform):
 def _check_shape_last(name, shape, minimum):
     if len(shape) < 1 or shape[-1] < minimum:
         raise ValueError(
-            f"{name} expects a shape whose last size is >= {minimum}, got {tuple(shape)}"
+            f"{name} expects a shape whose last size is >= {minimum}, "
+            f"got {tuple(shape)}"
         )
 
 
@@ -723,6 +769,553 @@ class OrderedTransform(Transform):
         return jnp.sum(x[..., 1:], axis=-1)
 
 
+# --- more transforms (issue 19) -------------------------------------------------
+
+
+class PowerTransform(Transform):
+    """``y = x ** exponent`` on the positive half-line.
+
+    Parameters
+    ----------
+    exponent : array_like
+        Nonzero; broadcasts with ``x``.
+    """
+
+    domain = constraints.positive
+    codomain = constraints.positive
+
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    @property
+    def sign(self):
+        return jnp.sign(self.exponent)
+
+    def __call__(self, x):
+        return jnp.power(x, self.exponent)
+
+    def _inverse(self, y):
+        return jnp.power(y, 1.0 / self.exponent)
+
+    def log_abs_det_jacobian(self, x, y):
+        # dy/dx = exponent * x^(exponent - 1) = exponent * y / x.
+        return jnp.log(jnp.abs(self.exponent * y / x))
+
+    def forward_shape(self, shape):
+        return jnp.broadcast_shapes(tuple(shape), jnp.shape(self.exponent))
+
+    def inverse_shape(self, shape):
+        return self.forward_shape(shape)
+
+
+class SoftplusLowerCholeskyTransform(Transform):
+    """Map ``R^(K(K+1)/2)`` onto lower-triangular matrices with positive
+    diagonal, as :class:`LowerCholeskyTransform` but with ``softplus`` on the
+    diagonal (a log-Jacobian bounded in ``x``)."""
+
+    domain = constraints.real_vector
+    codomain = constraints.softplus_lower_cholesky
+
+    def __call__(self, x):
+        _check_last_dim("SoftplusLowerCholeskyTransform", x)
+        k = _tril_size_to_dim(jnp.shape(x)[-1], False, "SoftplusLowerCholeskyTransform")
+        strict = _vec_to_tril(x[..., :-k], k, -1)
+        return strict + _diag_embed(jax.nn.softplus(x[..., -k:]))
+
+    def _inverse(self, y):
+        diag = jnp.diagonal(y, axis1=-2, axis2=-1)
+        free_diag = SoftplusTransform()._inverse(diag)
+        return jnp.concatenate([_tril_to_vec(y, -1), free_diag], axis=-1)
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        return jnp.sum(-jax.nn.softplus(-x[..., -k:]), axis=-1)
+
+    def forward_shape(self, shape):
+        return LowerCholeskyTransform().forward_shape(shape)
+
+    def inverse_shape(self, shape):
+        return LowerCholeskyTransform().inverse_shape(shape)
+
+
+class CholeskyTransform(Transform):
+    """``y = cholesky(x)``, from positive definite matrices onto lower
+    Cholesky factors.
+
+    The log-Jacobian is with respect to the lower triangles (diagonal
+    included) of both. The inverse ``L -> L L^T`` has Jacobian ``2^K prod_i
+    L_ii^(K - i)`` (0-based ``i``): entry ``(i, j)``, ``j <= i``, of ``L L^T``
+    depends on ``L_ij`` with coefficient ``L_jj`` (doubled on the diagonal)
+    and otherwise on entries before it, row by row.
+    """
+
+    domain = constraints.positive_definite
+    codomain = constraints.lower_cholesky
+
+    def __call__(self, x):
+        return jnp.linalg.cholesky(x)
+
+    def _inverse(self, y):
+        return y @ jnp.swapaxes(y, -2, -1)
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        log_diag = jnp.log(jnp.diagonal(y, axis1=-2, axis2=-1))
+        powers = jnp.arange(k, 0, -1, dtype=log_diag.dtype)
+        return -(k * math.log(2.0) + jnp.sum(powers * log_diag, axis=-1))
+
+
+class SimplexToOrderedTransform(Transform):
+    """Map a ``K``-simplex onto an increasing vector of ``K - 1`` cutpoints:
+    ``y = logit(cumsum(x)[:-1]) + anchor_point``.
+
+    The cutpoints of an ordinal logistic model whose category probabilities
+    (at predictor ``anchor_point``) are ``x``; a Dirichlet prior on ``x``
+    becomes a prior on the cutpoints (Betancourt, "Ordinal regression" case
+    study, section 2.2). The log-Jacobian is with respect to the first
+    ``K - 1`` coordinates of the simplex.
+
+    Parameters
+    ----------
+    anchor_point : array_like, default=0.0
+        Broadcasts with the batch shape of ``x``.
+    """
+
+    domain = constraints.simplex
+    codomain = constraints.ordered_vector
+
+    def __init__(self, anchor_point=0.0):
+        self.anchor_point = anchor_point
+
+    def _anchor(self):
+        return jnp.expand_dims(jnp.asarray(self.anchor_point), -1)
+
+    def __call__(self, x):
+        _check_last_dim("SimplexToOrderedTransform", x, minimum=2)
+        return logit(jnp.cumsum(x[..., :-1], axis=-1)) + self._anchor()
+
+    def _inverse(self, y):
+        s = expit(y - self._anchor())
+        zeros = jnp.zeros_like(s[..., :1])
+        s = jnp.concatenate([zeros, s, zeros + 1.0], axis=-1)
+        return jnp.diff(s, axis=-1)
+
+    def log_abs_det_jacobian(self, x, y):
+        # cumsum has unit triangular Jacobian; logit'(s) = 1 / (s (1 - s)).
+        t = y - self._anchor()
+        return jnp.sum(jax.nn.softplus(t) + jax.nn.softplus(-t), axis=-1)
+
+    def forward_shape(self, shape):
+        _check_shape_last("SimplexToOrderedTransform", shape, 2)
+        return tuple(shape[:-1]) + (shape[-1] - 1,)
+
+    def inverse_shape(self, shape):
+        return tuple(shape[:-1]) + (shape[-1] + 1,)
+
+
+class L1BallTransform(Transform):
+    """Map ``R^K`` onto the open unit L1 ball.
+
+    ``t = tanh(x)`` gives signed fractions in ``(-1, 1)``; stick breaking
+    then spends fraction ``|t_i|`` of what is left of the unit L1 budget on
+    coordinate ``i``: ``y_i = t_i prod_{j<i} (1 - |t_j|)``. The Jacobian is
+    triangular, with diagonal ``(1 - t_i^2) prod_{j<i} (1 - |t_j|)``.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.l1_ball
+
+    @staticmethod
+    def _log_remainder(abs_t):
+        # log prod_{j<i} (1 - |t_j|), exclusive of i.
+        return _exclusive_cumsum(jnp.log1p(-abs_t))
+
+    def __call__(self, x):
+        _check_last_dim("L1BallTransform", x)
+        t = jnp.tanh(x)
+        return t * jnp.exp(self._log_remainder(jnp.abs(t)))
+
+    def _inverse(self, y):
+        _check_last_dim("L1BallTransform.inv", y)
+        finfo = jnp.finfo(jnp.result_type(y, float))
+        remainder = 1.0 - _exclusive_cumsum(jnp.abs(y))
+        t = y / jnp.maximum(remainder, finfo.tiny)
+        return jnp.arctanh(jnp.clip(t, -1.0 + finfo.eps, 1.0 - finfo.eps))
+
+    def log_abs_det_jacobian(self, x, y):
+        t = jnp.tanh(x)
+        log_rest = self._log_remainder(jnp.abs(t))
+        return jnp.sum(_log_1m_tanh_sq(x) + log_rest, axis=-1)
+
+
+class PermuteTransform(Transform):
+    """Permute the last axis: ``y = x[..., permutation]`` (volume preserving).
+
+    Parameters
+    ----------
+    permutation : array_like of int
+        A permutation of ``0, ..., K-1``.
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.real_vector
+
+    def __init__(self, permutation):
+        permutation = jnp.asarray(permutation)
+        if permutation.ndim != 1:
+            raise ValueError(
+                "PermuteTransform: permutation must be a vector, got shape "
+                f"{permutation.shape}"
+            )
+        if not isinstance(permutation, jax.core.Tracer):
+            size = permutation.shape[0]
+            if sorted(permutation.tolist()) != list(range(size)):
+                raise ValueError(
+                    "PermuteTransform: permutation must contain each of 0..."
+                    f"{size - 1} once, got {permutation.tolist()}"
+                )
+        self.permutation = permutation
+
+    def __call__(self, x):
+        return jnp.take(x, self.permutation, axis=-1)
+
+    def _inverse(self, y):
+        size = self.permutation.shape[0]
+        inverse = jnp.zeros(size, self.permutation.dtype)
+        positions = jnp.arange(size, dtype=self.permutation.dtype)
+        inverse = inverse.at[self.permutation].set(positions)
+        return jnp.take(y, inverse, axis=-1)
+
+    def log_abs_det_jacobian(self, x, y):
+        return jnp.zeros(jnp.shape(x)[:-1], dtype=jnp.result_type(x, float))
+
+
+class ReshapeTransform(Transform):
+    """Reshape the event ``inverse_shape -> forward_shape``; batch dims are kept.
+
+    Parameters
+    ----------
+    forward_shape : tuple of int
+        The event shape of the output.
+    inverse_shape : tuple of int
+        The event shape of the input; same number of elements.
+    """
+
+    def __init__(self, forward_shape, inverse_shape):
+        forward_shape = tuple(int(s) for s in forward_shape)
+        inverse_shape = tuple(int(s) for s in inverse_shape)
+        if math.prod(forward_shape) != math.prod(inverse_shape):
+            raise ValueError(
+                f"ReshapeTransform: forward_shape {forward_shape} and inverse_shape "
+                f"{inverse_shape} hold different numbers of elements"
+            )
+        self._forward_shape = forward_shape
+        self._inverse_shape = inverse_shape
+
+    @property
+    def domain(self):
+        return constraints.independent(constraints.real, len(self._inverse_shape))
+
+    @property
+    def codomain(self):
+        return constraints.independent(constraints.real, len(self._forward_shape))
+
+    @staticmethod
+    def _swap_event(shape, old, new, name):
+        shape = tuple(shape)
+        split = len(shape) - len(old)
+        if split < 0 or shape[split:] != old:
+            raise ValueError(
+                f"ReshapeTransform{name}: expected a shape ending in {old}, got {shape}"
+            )
+        return shape[:split] + new
+
+    def forward_shape(self, shape):
+        return self._swap_event(shape, self._inverse_shape, self._forward_shape, "")
+
+    def inverse_shape(self, shape):
+        return self._swap_event(shape, self._forward_shape, self._inverse_shape, ".inv")
+
+    def __call__(self, x):
+        return jnp.reshape(x, self.forward_shape(jnp.shape(x)))
+
+    def _inverse(self, y):
+        return jnp.reshape(y, self.inverse_shape(jnp.shape(y)))
+
+    def log_abs_det_jacobian(self, x, y):
+        batch = jnp.shape(x)[: jnp.ndim(x) - len(self._inverse_shape)]
+        return jnp.zeros(batch, dtype=jnp.result_type(x, float))
+
+
+def _move_to_last(x, dim, flatten):
+    """``x`` with the event starting at ``dim`` as its last axis: the trailing
+    dims flattened into one (``flatten``) or axis ``dim`` moved last; and the
+    function that undoes it."""
+    x = jnp.asarray(x, dtype=jnp.result_type(x, float))
+    if dim == -1:
+        return x, lambda z: z
+    if flatten:
+        event = x.shape[dim:]
+        flat = jnp.reshape(x, x.shape[:dim] + (-1,))
+        return flat, lambda z: jnp.reshape(z, z.shape[:-1] + event)
+    return jnp.moveaxis(x, dim, -1), lambda z: jnp.moveaxis(z, -1, dim)
+
+
+class DiscreteCosineTransform(Transform):
+    """The orthonormal DCT-II along ``dim``, optionally reweighted by
+    frequency.
+
+    With ``smooth = s``, coefficient ``k`` is multiplied by ``(k + 1/2)^s``
+    divided by the geometric mean of these weights, so the map stays volume
+    preserving (log-Jacobian 0): ``s = 0`` maps white noise to white noise,
+    ``s = 1`` whitens Brownian-like (``1/f^2``) noise, ``s = -1`` violet noise.
+
+    Parameters
+    ----------
+    dim : int, default=-1
+        The (negative) axis transformed; the dims from it rightwards are the
+        event.
+    smooth : float, default=0.0
+        The frequency weighting exponent.
+    """
+
+    def __init__(self, dim=-1, smooth=0.0):
+        if dim >= 0:
+            raise ValueError(
+                f"DiscreteCosineTransform: dim must be negative, got {dim}"
+            )
+        self.dim = int(dim)
+        self.smooth = float(smooth)
+
+    @property
+    def domain(self):
+        return constraints.independent(constraints.real, -self.dim)
+
+    @property
+    def codomain(self):
+        return constraints.independent(constraints.real, -self.dim)
+
+    def _weight(self, n, dtype):
+        log_freq = jnp.log(jnp.arange(n, dtype=dtype) + 0.5)
+        return jnp.exp(self.smooth * (log_freq - jnp.mean(log_freq)))
+
+    def __call__(self, x):
+        x, undo = _move_to_last(x, self.dim, flatten=False)
+        y = jax.scipy.fft.dct(x, type=2, norm="ortho", axis=-1)
+        if self.smooth:
+            y = y * self._weight(y.shape[-1], y.dtype)
+        return undo(y)
+
+    def _inverse(self, y):
+        y, undo = _move_to_last(y, self.dim, flatten=False)
+        if self.smooth:
+            y = y / self._weight(y.shape[-1], y.dtype)
+        return undo(jax.scipy.fft.idct(y, type=2, norm="ortho", axis=-1))
+
+    def log_abs_det_jacobian(self, x, y):
+        batch = jnp.shape(x)[: jnp.ndim(x) + self.dim]
+        return jnp.zeros(batch, dtype=jnp.result_type(x, float))
+
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+
+
+def _haar(x):
+    # Pairwise sums (recursed on) and differences, both scaled by 1/sqrt(2);
+    # an odd element left over stays in the middle.
+    n = x.shape[-1] // 2
+    even, odd, rest = x[..., 0 : 2 * n : 2], x[..., 1 : 2 * n : 2], x[..., 2 * n :]
+    low = (even + odd) * _INV_SQRT2
+    high = (even - odd) * _INV_SQRT2
+    if n >= 2:
+        low = _haar(low)
+    return jnp.concatenate([low, rest, high], axis=-1)
+
+
+def _inverse_haar(y):
+    size = y.shape[-1]
+    n = size // 2
+    low, rest, high = y[..., :n], y[..., n : size - n], y[..., size - n :]
+    if n >= 2:
+        low = _inverse_haar(low)
+    even = (low + high) * _INV_SQRT2
+    odd = (low - high) * _INV_SQRT2
+    pairs = jnp.stack([even, odd], axis=-1).reshape(even.shape[:-1] + (2 * n,))
+    return jnp.concatenate([pairs, rest], axis=-1)
+
+
+class HaarTransform(Transform):
+    """The orthonormal Haar wavelet transform along ``dim`` (volume preserving).
+
+    Parameters
+    ----------
+    dim : int, default=-1
+        The (negative) axis transformed; the dims from it rightwards are the
+        event.
+    flatten : bool, default=True
+        With ``dim < -1``: transform the flattened event (True) or the axis
+        ``dim`` alone (False).
+    """
+
+    def __init__(self, dim=-1, flatten=True):
+        if dim >= 0:
+            raise ValueError(f"HaarTransform: dim must be negative, got {dim}")
+        self.dim = int(dim)
+        self.flatten = bool(flatten)
+
+    @property
+    def domain(self):
+        return constraints.independent(constraints.real, -self.dim)
+
+    @property
+    def codomain(self):
+        return constraints.independent(constraints.real, -self.dim)
+
+    def __call__(self, x):
+        x, undo = _move_to_last(x, self.dim, self.flatten)
+        return undo(_haar(x))
+
+    def _inverse(self, y):
+        y, undo = _move_to_last(y, self.dim, self.flatten)
+        return undo(_inverse_haar(y))
+
+    def log_abs_det_jacobian(self, x, y):
+        batch = jnp.shape(x)[: jnp.ndim(x) + self.dim]
+        return jnp.zeros(batch, dtype=jnp.result_type(x, float))
+
+
+class RecursiveLinearTransform(Transform):
+    """The linear recursion ``y_t = A y_{t-1} + x_t``, ``y_{-1} = 0``, over the
+    time axis -2 of a ``(..., T, D)`` array.
+
+    Turns white noise into a vector autoregression; the Jacobian is block
+    lower triangular with identity blocks, so its log-determinant is 0.
+
+    Parameters
+    ----------
+    transition_matrix : array_like
+        ``A``, of shape ``(..., D, D)``.
+    """
+
+    domain = constraints.real_matrix
+    codomain = constraints.real_matrix
+
+    def __init__(self, transition_matrix):
+        transition_matrix = jnp.asarray(transition_matrix)
+        if transition_matrix.ndim < 2 or (
+            transition_matrix.shape[-1] != transition_matrix.shape[-2]
+        ):
+            raise ValueError(
+                "RecursiveLinearTransform: transition_matrix must be square, got "
+                f"shape {transition_matrix.shape}"
+            )
+        self.transition_matrix = transition_matrix
+
+    def _apply(self, y):
+        return jnp.einsum("...ij,...j->...i", self.transition_matrix, y)
+
+    def __call__(self, x):
+        x = jnp.asarray(x, dtype=jnp.result_type(x, float))
+        shape = self.forward_shape(jnp.shape(x))
+        x = jnp.broadcast_to(x, shape)
+        steps = jnp.moveaxis(x, -2, 0)
+
+        def step(y_prev, x_t):
+            y_t = self._apply(y_prev) + x_t
+            return y_t, y_t
+
+        _, ys = lax.scan(step, jnp.zeros_like(steps[0]), steps)
+        return jnp.moveaxis(ys, 0, -2)
+
+    def _inverse(self, y):
+        previous = jnp.concatenate([jnp.zeros_like(y[..., :1, :]), y[..., :-1, :]], -2)
+        a = jnp.expand_dims(self.transition_matrix, -3)
+        return y - jnp.einsum("...ij,...j->...i", a, previous)
+
+    def log_abs_det_jacobian(self, x, y):
+        return jnp.zeros(jnp.shape(x)[:-2], dtype=jnp.result_type(x, float))
+
+    def forward_shape(self, shape):
+        batch = jnp.broadcast_shapes(
+            tuple(shape[:-2]), jnp.shape(self.transition_matrix)[:-2]
+        )
+        return tuple(batch) + tuple(shape[-2:])
+
+    def inverse_shape(self, shape):
+        return self.forward_shape(shape)
+
+
+class ZeroSumTransform(Transform):
+    """Map ``R^(n-1)`` onto the vectors of ``R^n`` that sum to zero, along each
+    of the last ``transform_ndims`` axes.
+
+    Along one axis, with ``s = sum(x)``: ``y_i = x_i - s / (n + sqrt(n))`` for
+    ``i < n - 1`` and ``y_{n-1} = -s / sqrt(n)``. This is an isometry onto
+    the hyperplane (its columns are orthonormal: a Householder reflection
+    taking the last basis vector to ``-1 / sqrt(n)``), so the density is
+    with respect to the hyperplane's own ``(n-1)``-dimensional Lebesgue
+    measure and the log-Jacobian is 0.
+
+    Parameters
+    ----------
+    transform_ndims : int, default=1
+        How many trailing axes are made to sum to zero.
+    """
+
+    def __init__(self, transform_ndims=1):
+        self.transform_ndims = int(transform_ndims)
+        if self.transform_ndims < 1:
+            raise ValueError(
+                f"ZeroSumTransform: transform_ndims must be >= 1, got {transform_ndims}"
+            )
+
+    @property
+    def domain(self):
+        return constraints.independent(constraints.real, self.transform_ndims)
+
+    @property
+    def codomain(self):
+        return constraints.zero_sum(self.transform_ndims)
+
+    def __call__(self, x):
+        x = jnp.asarray(x, dtype=jnp.result_type(x, float))
+        for axis in range(-self.transform_ndims, 0):
+            x = jnp.moveaxis(self._extend(jnp.moveaxis(x, axis, -1)), -1, axis)
+        return x
+
+    def _inverse(self, y):
+        y = jnp.asarray(y, dtype=jnp.result_type(y, float))
+        for axis in range(-self.transform_ndims, 0):
+            y = jnp.moveaxis(self._reduce(jnp.moveaxis(y, axis, -1)), -1, axis)
+        return y
+
+    @staticmethod
+    def _extend(x):
+        n = x.shape[-1] + 1
+        root = math.sqrt(n)
+        total = jnp.sum(x, axis=-1, keepdims=True)
+        return jnp.concatenate([x - total / (n + root), -total / root], axis=-1)
+
+    @staticmethod
+    def _reduce(y):
+        n = y.shape[-1]
+        root = math.sqrt(n)
+        total = -root * y[..., -1:]  # the sum of the free coordinates
+        return y[..., :-1] + total / (n + root)
+
+    def log_abs_det_jacobian(self, x, y):
+        batch = jnp.shape(x)[: jnp.ndim(x) - self.transform_ndims]
+        return jnp.zeros(batch, dtype=jnp.result_type(x, float))
+
+    def forward_shape(self, shape):
+        k = self.transform_ndims
+        return tuple(shape[:-k]) + tuple(s + 1 for s in shape[-k:])
+
+    def inverse_shape(self, shape):
+        k = self.transform_ndims
+        return tuple(shape[:-k]) + tuple(s - 1 for s in shape[-k:])
+
+
 # --- biject_to ----------------------------------------------------------------
 
 
@@ -847,3 +1440,23 @@ def _biject_positive_definite(constraint):
 def _biject_independent(constraint):
     base = biject_to(constraint.base_constraint)
     return IndependentTransform(base, constraint.reinterpreted_batch_ndims)
+
+
+@biject_to.register(constraints._PositiveOrderedVector)
+def _biject_positive_ordered_vector(constraint):
+    return ComposeTransform([OrderedTransform(), ExpTransform()])
+
+
+@biject_to.register(constraints._SoftplusLowerCholesky)
+def _biject_softplus_lower_cholesky(constraint):
+    return SoftplusLowerCholeskyTransform()
+
+
+@biject_to.register(constraints._L1Ball)
+def _biject_l1_ball(constraint):
+    return L1BallTransform()
+
+
+@biject_to.register(constraints._ZeroSum)
+def _biject_zero_sum(constraint):
+    return ZeroSumTransform(constraint.event_dim)
