@@ -15,7 +15,7 @@ import math
 import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
-from jax.scipy.special import betaln, gammaln, log_ndtr, ndtr, ndtri, xlog1py, xlogy
+from jax.scipy.special import betaln, gammaln, log_ndtr, ndtr, ndtri
 
 from core_ppl.distributions import constraints
 from core_ppl.distributions.distribution import (
@@ -69,6 +69,24 @@ def _params(name, **params):
 def _where_support(ok, log_prob):
     # Outside the support the density is zero: log 0 = -inf.
     return jnp.where(ok, log_prob, -jnp.inf)
+
+
+def _xlogy(x, y):
+    """``x * log(y)``, 0 where ``x == 0``, with a finite gradient there.
+
+    ``jax.scipy.special.xlogy`` is 0 at ``x = 0`` but its derivative in ``y``
+    is ``x / y``, NaN at ``y = 0``: the density of ``Beta(8, 1)`` at 1 (a
+    power with exponent ``0``) would get a NaN gradient. Feeding ``log`` a
+    harmless 1 where ``x == 0`` keeps both branches of the ``where`` finite.
+    """
+    is_zero = x == 0
+    return jnp.where(is_zero, 0.0, x * jnp.log(jnp.where(is_zero, 1.0, y)))
+
+
+def _xlog1py(x, y):
+    """``x * log1p(y)``, 0 where ``x == 0``, with a finite gradient there."""
+    is_zero = x == 0
+    return jnp.where(is_zero, 0.0, x * jnp.log1p(jnp.where(is_zero, 0.0, y)))
 
 
 def _standard_gamma(key, concentration, shape, dtype):
@@ -310,9 +328,11 @@ class Weibull(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         k, s = self.concentration, self.scale
-        z = jnp.maximum(value, 0.0) / s
+        # ``where``, not ``maximum``: the gradient of maximum at the tie
+        # value = 0 is halved, the density's one-sided derivative is not.
+        z = jnp.where(value >= 0, value, 0.0) / s
         # xlogy: (k - 1) log z is 0 at z = 0 when k = 1 (the exponential case).
-        log_prob = jnp.log(k / s) + xlogy(k - 1.0, z) - z**k
+        log_prob = jnp.log(k / s) + _xlogy(k - 1.0, z) - z**k
         return _where_support(value >= 0, log_prob)
 
     def cdf(self, value):
@@ -551,7 +571,7 @@ class Gamma(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         c, r = self.concentration, self.rate
-        log_prob = xlogy(c, r) + xlogy(c - 1.0, value) - r * value - gammaln(c)
+        log_prob = _xlogy(c, r) + _xlogy(c - 1.0, value) - r * value - gammaln(c)
         return _where_support(value >= 0, log_prob)
 
     @property
@@ -621,7 +641,7 @@ class InverseGamma(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         c, r = self.concentration, self.rate
-        log_prob = xlogy(c, r) - gammaln(c) - (c + 1.0) * jnp.log(value) - r / value
+        log_prob = _xlogy(c, r) - gammaln(c) - (c + 1.0) * jnp.log(value) - r / value
         return _where_support(value > 0, log_prob)
 
     @property
@@ -676,7 +696,7 @@ class Beta(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         c1, c0 = self.concentration1, self.concentration0
-        log_prob = xlogy(c1 - 1.0, value) + xlog1py(c0 - 1.0, -value) - betaln(c1, c0)
+        log_prob = _xlogy(c1 - 1.0, value) + _xlog1py(c0 - 1.0, -value) - betaln(c1, c0)
         return _where_support((value >= 0) & (value <= 1), log_prob)
 
     @property
@@ -750,9 +770,10 @@ class Dirichlet(Distribution):
 
     def __init__(self, concentration, *, validate_args=None):
         conc = as_float_array(concentration)
-        if conc.ndim < 1 or conc.shape[-1] < 2:
+        # One category is allowed (NumPyro does): the point mass at [1.0].
+        if conc.ndim < 1 or conc.shape[-1] < 1:
             raise ValueError(
-                "Dirichlet: concentration needs a last axis of size >= 2 (the "
+                "Dirichlet: concentration needs a last axis of size >= 1 (the "
                 f"categories), got shape {conc.shape}"
             )
         self.concentration = conc
@@ -761,6 +782,8 @@ class Dirichlet(Distribution):
     def sample(self, key, sample_shape=()):
         shape = self.shape(sample_shape)
         conc = jnp.broadcast_to(self.concentration, shape)
+        if shape[-1] == 1:
+            return jnp.ones(shape, conc.dtype)  # clipping would give 1 - eps
         g = _standard_gamma(key, conc, shape, conc.dtype)
         return _clip_unit(g / jnp.sum(g, axis=-1, keepdims=True))
 
@@ -768,7 +791,7 @@ class Dirichlet(Distribution):
         value = self._check_value(value)
         c = self.concentration
         log_norm = gammaln(jnp.sum(c, -1)) - jnp.sum(gammaln(c), -1)
-        return jnp.sum(xlogy(c - 1.0, value), axis=-1) + log_norm
+        return jnp.sum(_xlogy(c - 1.0, value), axis=-1) + log_norm
 
     @property
     def mean(self):
@@ -924,6 +947,28 @@ class MultivariateNormal(Distribution):
         return jnp.sum(self.scale_tril**2, axis=-1)
 
 
+_LKJ_SAMPLE_METHODS = ("onion", "cvine")
+
+
+def _partial_corr_to_cholesky(partial_corr):
+    """Cholesky factor of the correlation matrix whose C-vine partial
+    correlations are the strict lower triangle of ``partial_corr``.
+
+    Each row has unit norm: entry ``j`` takes the fraction ``r_ij`` of the
+    norm the entries before it left, the diagonal takes the rest.
+    """
+    d = partial_corr.shape[-1]
+    # 1 - sum_{k<j} L_ik^2 = prod_{k<j} (1 - r_ik^2): a cumulative product.
+    one_minus_sq = 1.0 - partial_corr**2
+    remaining = jnp.cumprod(one_minus_sq, axis=-1)
+    before = jnp.concatenate(
+        [jnp.ones_like(remaining[..., :1]), remaining[..., :-1]], axis=-1
+    )
+    eye = jnp.eye(d, dtype=partial_corr.dtype)
+    off_diag = partial_corr * jnp.sqrt(before)
+    return jnp.tril(off_diag, -1) + eye * jnp.sqrt(before)
+
+
 class LKJCholesky(Distribution):
     """LKJ distribution over Cholesky factors ``L`` of correlation matrices.
 
@@ -942,8 +987,9 @@ class LKJCholesky(Distribution):
     concentration : array_like, default=1.0
         ``eta > 0``; 1 is uniform over correlation matrices, larger values
         favour the identity.
-    sample_method : {"onion"}, default="onion"
-        Sampling algorithm.
+    sample_method : {"onion", "cvine"}, default="onion"
+        Sampling algorithm: the onion method, or the C-vine of partial
+        correlations (section 2.4 of the paper). Both draw from the same law.
     """
 
     arg_constraints = {"concentration": constraints.positive}
@@ -958,9 +1004,10 @@ class LKJCholesky(Distribution):
             raise ValueError(
                 f"LKJCholesky: dimension must be an integer >= 2, got {dimension}"
             )
-        if sample_method != "onion":
+        if sample_method not in _LKJ_SAMPLE_METHODS:
             raise ValueError(
-                f"LKJCholesky: sample_method must be 'onion', got {sample_method!r}"
+                "LKJCholesky: sample_method must be 'onion' or 'cvine', got "
+                f"{sample_method!r}"
             )
         self.dimension = int(dimension)
         self.sample_method = sample_method
@@ -986,6 +1033,28 @@ class LKJCholesky(Distribution):
         return jnp.sum(exponent * log_diag, axis=-1) - self._log_normalizer()
 
     def sample(self, key, sample_shape=()):
+        if self.sample_method == "cvine":
+            return self._sample_cvine(key, sample_shape)
+        return self._sample_onion(key, sample_shape)
+
+    def _sample_cvine(self, key, sample_shape):
+        # In the C-vine the partial correlation of (i, j) given the variables
+        # before j is Beta(b_j, b_j) on (-1, 1), b_j = eta + (d - 2 - j) / 2
+        # (0-based column j), all independent. Row i of L is then built by
+        # stick-breaking: L_ij = r_ij * sqrt(1 - sum_{k<j} L_ik^2).
+        d = self.dimension
+        shape = tuple(sample_shape) + self.batch_shape
+        dtype = self.concentration.dtype
+        j = jnp.arange(d, dtype=dtype)
+        b = self.concentration[..., None, None] + 0.5 * (d - 2.0 - j)
+        b = jnp.broadcast_to(b, shape + (d, d))
+        key1, key0 = jax.random.split(key)
+        g1 = _standard_gamma(key1, b, b.shape, dtype)
+        g0 = _standard_gamma(key0, b, b.shape, dtype)
+        partial_corr = jnp.tril(2.0 * g1 / (g1 + g0) - 1.0, -1)
+        return _partial_corr_to_cholesky(partial_corr)
+
+    def _sample_onion(self, key, sample_shape):
         d = self.dimension
         shape = tuple(sample_shape) + self.batch_shape
         key_g1, key_g0, key_dir = jax.random.split(key, 3)
@@ -1393,9 +1462,9 @@ class LKJ(Distribution):
     ):
         if int(dimension) != dimension or dimension < 2:
             raise ValueError(f"LKJ: dimension must be an integer >= 2, got {dimension}")
-        if sample_method != "onion":
+        if sample_method not in _LKJ_SAMPLE_METHODS:
             raise ValueError(
-                f"LKJ: sample_method must be 'onion', got {sample_method!r}"
+                f"LKJ: sample_method must be 'onion' or 'cvine', got {sample_method!r}"
             )
         self.dimension = d = int(dimension)
         self.sample_method = sample_method
