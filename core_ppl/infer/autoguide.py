@@ -343,7 +343,9 @@ class AutoGuide:
         latent = _sample_posterior_jit(
             rng_key, params, guide=self, sample_shape=sample_shape
         )
-        return self._add_deterministic(rng_key, params, latent, sample_shape, args, kwargs)
+        return self._add_deterministic(
+            rng_key, params, latent, sample_shape, args, kwargs
+        )
 
     def _add_deterministic(self, rng_key, params, latent, sample_shape, args, kwargs):
         """``latent`` with the model's deterministic sites, computed by running
@@ -949,7 +951,9 @@ class AutoLaplaceApproximation(AutoContinuous):
         latent = _sample_laplace_jit(
             rng_key, params, precision, guide=self, sample_shape=sample_shape
         )
-        return self._add_deterministic(rng_key, params, latent, sample_shape, args, kwargs)
+        return self._add_deterministic(
+            rng_key, params, latent, sample_shape, args, kwargs
+        )
 
     def _marginal_sd(self, params):
         return jnp.sqrt(jnp.diagonal(jnp.linalg.inv(self.hessian(params))))
@@ -1067,7 +1071,9 @@ class AutoGuideList(AutoGuide):
                 **kwargs,
             )
             latent.update({name: draws[name] for name in part._sites})
-        return self._add_deterministic(rng_key, params, latent, sample_shape, args, kwargs)
+        return self._add_deterministic(
+            rng_key, params, latent, sample_shape, args, kwargs
+        )
 
     def median(self, params):
         self._require_prototype("median")
@@ -1088,7 +1094,8 @@ def _model_sites(model, args, kwargs):
 
     def inspect(rng_key):
         with block():
-            model_trace = trace(seed(model, rng_seed=rng_key)).get_trace(*args, **kwargs)
+            seeded = seed(model, rng_seed=rng_key)
+            model_trace = trace(seeded).get_trace(*args, **kwargs)
         found.append(_ModelSites.of(model_trace))
 
     jax.eval_shape(inspect, jax.random.PRNGKey(0))

@@ -1,7 +1,6 @@
 """Regression tests of issue 19's primitive corners: ``obs_mask`` on a site
 with an event shape, and a ``param`` with ``event_dim`` in a subsampled plate."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -60,7 +59,7 @@ def test_obs_mask_of_the_event_shape_is_a_clear_error():
         handlers.seed(_mvn_with_missing_rows, 0)(data, jnp.ones((3, 2), bool))
 
 
-# --- param with event_dim inside a subsampled plate -------------------------------------
+# --- param with event_dim inside a subsampled plate ---------------------------
 
 
 def _local_param_model():

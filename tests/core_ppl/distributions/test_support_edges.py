@@ -35,7 +35,9 @@ EDGE_CASES = [
 
 
 @pytest.mark.parametrize(
-    "factory, edge, expected", [c[1:] for c in EDGE_CASES], ids=[c[0] for c in EDGE_CASES]
+    "factory, edge, expected",
+    [c[1:] for c in EDGE_CASES],
+    ids=[c[0] for c in EDGE_CASES],
 )
 def test_value_gradient_is_finite_at_support_edges(factory, edge, expected):
     d = factory()
@@ -62,7 +64,7 @@ def test_dirichlet_value_gradient_at_the_boundary():
     np.testing.assert_allclose(grad, [0.0, 1.0 / 0.4, 2.0 / 0.6], rtol=1e-12)
 
 
-# --- Dirichlet over one category ---------------------------------------------------------
+# --- Dirichlet over one category ----------------------------------------------
 
 
 def test_dirichlet_with_one_category_is_a_point_mass_at_one():
@@ -80,7 +82,7 @@ def test_dirichlet_with_no_category_is_refused():
         dist.Dirichlet(jnp.zeros((3, 0)))
 
 
-# --- LKJCholesky: onion and C-vine -----------------------------------------------------
+# --- LKJCholesky: onion and C-vine --------------------------------------------
 
 
 @pytest.mark.slow

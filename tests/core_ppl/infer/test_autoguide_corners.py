@@ -117,7 +117,9 @@ def test_auto_guide_list_fits_each_part():
     assert {"mu_auto_loc", "mu_auto_scale", "sigma_auto_loc"} <= set(params)
     draws = guide.sample_posterior(jax.random.PRNGKey(3), params, sample_shape=(5,))
     assert {k: v.shape for k, v in draws.items()} == {
-        "mu": (5,), "sigma": (5,), "shifted": (5,)
+        "mu": (5,),
+        "sigma": (5,),
+        "shifted": (5,),
     }
     # The Delta part is a point mass: every draw of sigma is its median.
     median = guide.median(params)
