@@ -5,7 +5,7 @@
 and ``dist.biject_to``, as in NumPyro.
 """
 
-from core_ppl.distributions import constraints, transforms
+from core_ppl.distributions import constraints, transforms, util
 from core_ppl.distributions.continuous import (
     LKJ,
     Beta,
@@ -56,6 +56,7 @@ from core_ppl.distributions.distribution import (
     enable_validation,
     validation_enabled,
 )
+from core_ppl.distributions.kl import kl_divergence, register_kl
 from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
 from core_ppl.distributions.transforms import biject_to
 
@@ -108,6 +109,9 @@ __all__ = [
     "biject_to",
     "constraints",
     "enable_validation",
+    "kl_divergence",
+    "register_kl",
     "transforms",
+    "util",
     "validation_enabled",
 ]
