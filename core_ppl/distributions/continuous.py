@@ -14,8 +14,19 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
-from jax.scipy.special import betaln, gammaln, log_ndtr, ndtr, ndtri
+from jax.scipy.special import (
+    betainc,
+    betaln,
+    digamma,
+    gammainc,
+    gammaincc,
+    gammaln,
+    log_ndtr,
+    ndtr,
+    ndtri,
+)
 
 from core_ppl.distributions import constraints
 from core_ppl.distributions.distribution import (
@@ -23,6 +34,11 @@ from core_ppl.distributions.distribution import (
     as_float_array,
     broadcast_param_shapes,
     check_param,
+)
+from core_ppl.distributions.util import (
+    cholesky_of_inverse,
+    log1mexp,
+    signed_stick_breaking_tril,
 )
 
 __all__ = [
@@ -53,6 +69,7 @@ __all__ = [
 _LOG_2 = math.log(2.0)
 _LOG_PI = math.log(math.pi)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_EULER_GAMMA = 0.5772156649015329
 
 
 def _params(name, **params):
@@ -136,6 +153,11 @@ class Normal(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.loc + self.scale * ndtri(q)
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        value = 0.5 + _HALF_LOG_2PI + jnp.log(self.scale)
+        return jnp.broadcast_to(value, self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.loc, self.batch_shape)
@@ -168,6 +190,21 @@ class HalfNormal(Distribution):
         log_prob = _LOG_2 - 0.5 * z**2 - jnp.log(self.scale) - _HALF_LOG_2PI
         return _where_support(value >= 0, log_prob)
 
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return jnp.clip(2.0 * ndtr(value / self.scale) - 1.0, 0.0, 1.0)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.scale * ndtri(0.5 * (q + 1.0))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(
+            0.5 * math.log(0.5 * math.pi * math.e) + jnp.log(self.scale),
+            self.batch_shape,
+        )
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.scale * math.sqrt(2.0 / math.pi), self.batch_shape)
@@ -198,6 +235,19 @@ class Cauchy(Distribution):
         value = self._check_value(value)
         z = (value - self.loc) / self.scale
         return -_LOG_PI - jnp.log(self.scale) - jnp.log1p(z**2)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return 0.5 + jnp.arctan((value - self.loc) / self.scale) / math.pi
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.loc + self.scale * jnp.tan(math.pi * (q - 0.5))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        value = math.log(4.0 * math.pi) + jnp.log(self.scale)
+        return jnp.broadcast_to(value, self.batch_shape)
 
     @property
     def mean(self):
@@ -230,6 +280,19 @@ class HalfCauchy(Distribution):
         z = value / self.scale
         log_prob = _LOG_2 - _LOG_PI - jnp.log(self.scale) - jnp.log1p(z**2)
         return _where_support(value >= 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return 2.0 * jnp.arctan(jnp.maximum(value, 0.0) / self.scale) / math.pi
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.scale * jnp.tan(0.5 * math.pi * q)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        value = math.log(2.0 * math.pi) + jnp.log(self.scale)
+        return jnp.broadcast_to(value, self.batch_shape)
 
     @property
     def mean(self):
@@ -271,6 +334,10 @@ class Exponential(Distribution):
     def icdf(self, q):
         """The quantile function, inverse of ``cdf``."""
         return -jnp.log1p(-q) / self.rate
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(1.0 - jnp.log(self.rate), self.batch_shape)
 
     @property
     def mean(self):
@@ -344,6 +411,13 @@ class Weibull(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.scale * (-jnp.log1p(-q)) ** (1.0 / self.concentration)
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        k, s = self.concentration, self.scale
+        return jnp.broadcast_to(
+            _EULER_GAMMA * (1.0 - 1.0 / k) + jnp.log(s / k) + 1.0, self.batch_shape
+        )
+
     @property
     def mean(self):
         log_gamma1 = gammaln(1.0 + 1.0 / self.concentration)
@@ -400,6 +474,25 @@ class StudentT(Distribution):
         )
         return log_norm - 0.5 * (df + 1.0) * jnp.log1p(z**2 / df)
 
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        # P(T <= t) = 1 - I_x(df/2, 1/2) / 2 for t >= 0, x = df / (df + t^2).
+        t = (value - self.loc) / self.scale
+        tail = 0.5 * betainc(0.5 * self.df, 0.5, self.df / (self.df + t**2))
+        return jnp.where(t >= 0, 1.0 - tail, tail)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        df = self.df
+        half = 0.5 * (df + 1.0)
+        return jnp.broadcast_to(
+            half * (digamma(half) - digamma(0.5 * df))
+            + 0.5 * jnp.log(df)
+            + betaln(0.5 * df, 0.5)
+            + jnp.log(self.scale),
+            self.batch_shape,
+        )
+
     @property
     def mean(self):
         mean = jnp.where(self.df > 1, self.loc, jnp.nan)
@@ -433,6 +526,20 @@ class Laplace(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         return -jnp.log(2.0 * self.scale) - jnp.abs(value - self.loc) / self.scale
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        z = (value - self.loc) / self.scale
+        return 0.5 - 0.5 * jnp.sign(z) * jnp.expm1(-jnp.abs(z))
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        a = q - 0.5
+        return self.loc - self.scale * jnp.sign(a) * jnp.log1p(-2.0 * jnp.abs(a))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(1.0 + _LOG_2 + jnp.log(self.scale), self.batch_shape)
 
     @property
     def mean(self):
@@ -496,6 +603,10 @@ class Logistic(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.loc + self.scale * (jnp.log(q) - jnp.log1p(-q))
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(2.0 + jnp.log(self.scale), self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.loc, self.batch_shape)
@@ -528,6 +639,21 @@ class LogNormal(Distribution):
         z = (log_value - self.loc) / self.scale
         log_prob = -0.5 * z**2 - jnp.log(self.scale) - _HALF_LOG_2PI - log_value
         return _where_support(value > 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        safe = jnp.where(value > 0, value, 1.0)
+        return jnp.where(value > 0, ndtr((jnp.log(safe) - self.loc) / self.scale), 0.0)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return jnp.exp(self.loc + self.scale * ndtri(q))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(
+            self.loc + 0.5 + _HALF_LOG_2PI + jnp.log(self.scale), self.batch_shape
+        )
 
     @property
     def mean(self):
@@ -573,6 +699,18 @@ class Gamma(Distribution):
         c, r = self.concentration, self.rate
         log_prob = _xlogy(c, r) + _xlogy(c - 1.0, value) - r * value - gammaln(c)
         return _where_support(value >= 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return gammainc(self.concentration, self.rate * jnp.maximum(value, 0.0))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        c = self.concentration
+        return jnp.broadcast_to(
+            c - jnp.log(self.rate) + gammaln(c) + (1.0 - c) * digamma(c),
+            self.batch_shape,
+        )
 
     @property
     def mean(self):
@@ -644,6 +782,20 @@ class InverseGamma(Distribution):
         log_prob = _xlogy(c, r) - gammaln(c) - (c + 1.0) * jnp.log(value) - r / value
         return _where_support(value > 0, log_prob)
 
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        safe = jnp.where(value > 0, value, 1.0)
+        upper = gammaincc(self.concentration, self.rate / safe)
+        return jnp.where(value > 0, upper, 0.0)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        c = self.concentration
+        return jnp.broadcast_to(
+            c + jnp.log(self.rate) + gammaln(c) - (1.0 + c) * digamma(c),
+            self.batch_shape,
+        )
+
     @property
     def mean(self):
         c, r = self.concentration, self.rate
@@ -699,6 +851,22 @@ class Beta(Distribution):
         log_prob = _xlogy(c1 - 1.0, value) + _xlog1py(c0 - 1.0, -value) - betaln(c1, c0)
         return _where_support((value >= 0) & (value <= 1), log_prob)
 
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        x = jnp.clip(value, 0.0, 1.0)
+        return betainc(self.concentration1, self.concentration0, x)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        a, b = self.concentration1, self.concentration0
+        return jnp.broadcast_to(
+            betaln(a, b)
+            - (a - 1.0) * digamma(a)
+            - (b - 1.0) * digamma(b)
+            + (a + b - 2.0) * digamma(a + b),
+            self.batch_shape,
+        )
+
     @property
     def mean(self):
         c1, c0 = self.concentration1, self.concentration0
@@ -748,6 +916,10 @@ class Uniform(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.low + q * (self.high - self.low)
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(jnp.log(self.high - self.low), self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(0.5 * (self.low + self.high), self.batch_shape)
@@ -793,6 +965,18 @@ class Dirichlet(Distribution):
         log_norm = gammaln(jnp.sum(c, -1)) - jnp.sum(gammaln(c), -1)
         return jnp.sum(_xlogy(c - 1.0, value), axis=-1) + log_norm
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        c = self.concentration
+        k = c.shape[-1]
+        total = jnp.sum(c, -1)
+        return (
+            jnp.sum(gammaln(c), -1)
+            - gammaln(total)
+            + (total - k) * digamma(total)
+            - jnp.sum((c - 1.0) * digamma(c), -1)
+        )
+
     @property
     def mean(self):
         c = self.concentration
@@ -807,20 +991,6 @@ class Dirichlet(Distribution):
 
 
 # --- multivariate ---------------------------------------------------------------
-
-
-def _precision_to_scale_tril(precision):
-    """Lower Cholesky factor of ``precision^{-1}`` without forming the inverse.
-
-    With ``J`` the flip permutation, ``chol(J P J) = Lf`` gives ``P = U U^T``
-    for the upper-triangular ``U = J Lf J``; then ``P^{-1} = U^{-T} U^{-1}``
-    and ``U^{-T}`` is lower triangular, obtained by one triangular solve.
-    """
-    flipped = jnp.flip(jnp.linalg.cholesky(jnp.flip(precision, (-2, -1))), (-2, -1))
-    eye = jnp.broadcast_to(
-        jnp.eye(precision.shape[-1], dtype=precision.dtype), precision.shape
-    )
-    return solve_triangular(jnp.swapaxes(flipped, -2, -1), eye, lower=True)
 
 
 class MultivariateNormal(Distribution):
@@ -869,7 +1039,7 @@ class MultivariateNormal(Distribution):
         if name == "covariance_matrix":
             matrix = jnp.linalg.cholesky(matrix)
         elif name == "precision_matrix":
-            matrix = _precision_to_scale_tril(matrix)
+            matrix = cholesky_of_inverse(matrix)
         loc = as_float_array(loc)
         loc = loc[None] if loc.ndim == 0 else loc
         batch_shape = broadcast_param_shapes(
@@ -938,6 +1108,15 @@ class MultivariateNormal(Distribution):
         k = self.event_shape[0]
         return -0.5 * jnp.sum(z**2, axis=-1) - half_log_det - k * _HALF_LOG_2PI
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        k = self.event_shape[0]
+        half_log_det = jnp.sum(
+            jnp.log(jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1)), -1
+        )
+        value = k * (0.5 + _HALF_LOG_2PI) + half_log_det
+        return jnp.broadcast_to(value, self.batch_shape)
+
     @property
     def mean(self):
         return self.loc
@@ -948,25 +1127,6 @@ class MultivariateNormal(Distribution):
 
 
 _LKJ_SAMPLE_METHODS = ("onion", "cvine")
-
-
-def _partial_corr_to_cholesky(partial_corr):
-    """Cholesky factor of the correlation matrix whose C-vine partial
-    correlations are the strict lower triangle of ``partial_corr``.
-
-    Each row has unit norm: entry ``j`` takes the fraction ``r_ij`` of the
-    norm the entries before it left, the diagonal takes the rest.
-    """
-    d = partial_corr.shape[-1]
-    # 1 - sum_{k<j} L_ik^2 = prod_{k<j} (1 - r_ik^2): a cumulative product.
-    one_minus_sq = 1.0 - partial_corr**2
-    remaining = jnp.cumprod(one_minus_sq, axis=-1)
-    before = jnp.concatenate(
-        [jnp.ones_like(remaining[..., :1]), remaining[..., :-1]], axis=-1
-    )
-    eye = jnp.eye(d, dtype=partial_corr.dtype)
-    off_diag = partial_corr * jnp.sqrt(before)
-    return jnp.tril(off_diag, -1) + eye * jnp.sqrt(before)
 
 
 class LKJCholesky(Distribution):
@@ -1040,19 +1200,18 @@ class LKJCholesky(Distribution):
     def _sample_cvine(self, key, sample_shape):
         # In the C-vine the partial correlation of (i, j) given the variables
         # before j is Beta(b_j, b_j) on (-1, 1), b_j = eta + (d - 2 - j) / 2
-        # (0-based column j), all independent. Row i of L is then built by
-        # stick-breaking: L_ij = r_ij * sqrt(1 - sum_{k<j} L_ik^2).
+        # (0-based column j), all independent; signed stick-breaking turns
+        # them into the rows of L (section 2.4 of the paper).
         d = self.dimension
         shape = tuple(sample_shape) + self.batch_shape
         dtype = self.concentration.dtype
-        j = jnp.arange(d, dtype=dtype)
-        b = self.concentration[..., None, None] + 0.5 * (d - 2.0 - j)
-        b = jnp.broadcast_to(b, shape + (d, d))
+        _, cols = np.tril_indices(d, -1)
+        b = self.concentration[..., None] + 0.5 * (d - 2.0 - cols.astype(dtype))
+        b = jnp.broadcast_to(b, shape + (len(cols),))
         key1, key0 = jax.random.split(key)
         g1 = _standard_gamma(key1, b, b.shape, dtype)
         g0 = _standard_gamma(key0, b, b.shape, dtype)
-        partial_corr = jnp.tril(2.0 * g1 / (g1 + g0) - 1.0, -1)
-        return _partial_corr_to_cholesky(partial_corr)
+        return signed_stick_breaking_tril(2.0 * g1 / (g1 + g0) - 1.0)
 
     def _sample_onion(self, key, sample_shape):
         d = self.dimension
@@ -1077,11 +1236,6 @@ class LKJCholesky(Distribution):
 
 
 # --- truncated normal -------------------------------------------------------------
-
-
-def _log1mexp(x):
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate at both ends (Maechler 2012)."""
-    return jnp.where(x > -_LOG_2, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
 
 
 def _log_normal_pdf(z):
@@ -1149,7 +1303,7 @@ class TruncatedNormal(Distribution):
         # Right of the mode Phi(a) ~ 1 loses digits; reflect: Phi(-a) - Phi(-b).
         flip = a > 0
         lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
-        return log_ndtr(hi) + _log1mexp(log_ndtr(lo) - log_ndtr(hi))
+        return log_ndtr(hi) + log1mexp(log_ndtr(lo) - log_ndtr(hi))
 
     def sample(self, key, sample_shape=()):
         shape = self.shape(sample_shape)
@@ -1172,6 +1326,29 @@ class TruncatedNormal(Distribution):
         if self.high is not None:
             inside = inside & (value <= self.high)
         return _where_support(inside, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        a, b = self._std_bounds()
+        z = jnp.clip((value - self.loc) / self.scale, a, b)
+        mass = jnp.exp(self._log_mass())
+        return jnp.clip((ndtr(z) - ndtr(a)) / mass, 0.0, 1.0)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        a, b = self._std_bounds()
+        mass = jnp.exp(self._log_mass())
+        z = jnp.clip(ndtri(ndtr(a) + q * mass), a, b)
+        return self.loc + self.scale * z
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        _, _, a_pdf, b_pdf = self._pdf_ratios()
+        return jnp.broadcast_to(
+            0.5 + _HALF_LOG_2PI + jnp.log(self.scale) + self._log_mass()
+            + 0.5 * (a_pdf - b_pdf),
+            self.batch_shape,
+        )
 
     def _pdf_ratios(self):
         """``phi(a) / Z``, ``phi(b) / Z``, ``a phi(a) / Z``, ``b phi(b) / Z``."""
@@ -1380,6 +1557,15 @@ class LowRankMultivariateNormal(Distribution):
         )
         n = self.event_shape[0]
         return -0.5 * (mahalanobis + log_det) - n * _HALF_LOG_2PI
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        k = self.event_shape[0]
+        half_log_det = jnp.sum(
+            jnp.log(jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1)), -1
+        )
+        value = k * (0.5 + _HALF_LOG_2PI) + half_log_det
+        return jnp.broadcast_to(value, self.batch_shape)
 
     @property
     def mean(self):
