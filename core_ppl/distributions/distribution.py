@@ -640,6 +640,14 @@ class MaskedDistribution(Distribution):
     def variance(self):
         return self.base_dist.variance
 
+    @property
+    def has_enumerate_support(self):
+        return self.base_dist.has_enumerate_support
+
+    def enumerate_support(self, expand=True):
+        # The mask weighs log densities only: the support is the base's.
+        return self.base_dist.enumerate_support(expand)
+
 
 # --- special distributions ------------------------------------------------------
 

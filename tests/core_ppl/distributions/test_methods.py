@@ -166,6 +166,9 @@ def test_enumerate_support_through_wrappers():
     assert d.has_enumerate_support
     assert d.enumerate_support().shape == (2, 2, 3)
     assert d.enumerate_support(expand=False).shape == (2, 1, 1)
+    masked = dist.Bernoulli(probs=jnp.full(3, 0.3)).mask(jnp.array([True, False, True]))
+    assert masked.has_enumerate_support
+    np.testing.assert_array_equal(masked.enumerate_support(), [[0, 0, 0], [1, 1, 1]])
     assert not dist.Normal().has_enumerate_support
     with pytest.raises(NotImplementedError):
         dist.Normal().enumerate_support()
