@@ -10,7 +10,7 @@ from core_ppl.distributions import kl_divergence, register_kl
 
 pytestmark = pytest.mark.usefixtures("x64")
 
-NUM_DRAWS = 20000
+NUM_DRAWS = 5000
 
 
 def _spd(rng, k):
