@@ -106,6 +106,43 @@ def _xlog1py(x, y):
     return jnp.where(is_zero, 0.0, x * jnp.log1p(jnp.where(is_zero, 0.0, y)))
 
 
+def _icdf_by_bisection(cdf, q, batch_shape, to_x):
+    """Solve ``cdf(to_x(t)) = q`` for ``t`` in ``(0, 1)`` by bisection.
+
+    For the distributions whose quantile function has no closed form in JAX
+    (no inverse incomplete beta or gamma function): ``to_x`` maps ``(0, 1)``
+    monotonically onto the support, so the bracket ``[0, 1]`` always holds
+    the root and every halving keeps it. 100 halvings take ``t`` past float64
+    resolution. The result is not differentiable (the loop's gradient is 0).
+    """
+    q = jax.lax.stop_gradient(jnp.asarray(q))
+    shape = jnp.broadcast_shapes(q.shape, tuple(batch_shape))
+    dtype = jnp.result_type(q.dtype, float)
+    q = jnp.broadcast_to(q, shape).astype(dtype)
+
+    def halve(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        is_below = cdf(to_x(mid)) < q
+        return jnp.where(is_below, mid, lo), jnp.where(is_below, hi, mid)
+
+    bracket = (jnp.zeros(shape, dtype), jnp.ones(shape, dtype))
+    lo, hi = jax.lax.fori_loop(0, 100, halve, bracket)
+    return to_x(0.5 * (lo + hi))
+
+
+def _unit_to_positive(t):
+    return t / (1.0 - t)
+
+
+def _unit_to_real(t):
+    return jnp.log(t) - jnp.log1p(-t)
+
+
+def _identity(t):
+    return t
+
+
 def _standard_gamma(key, concentration, shape, dtype):
     return jax.random.gamma(key, concentration, shape=shape, dtype=dtype)
 
@@ -481,6 +518,12 @@ class StudentT(Distribution):
         tail = 0.5 * betainc(0.5 * self.df, 0.5, self.df / (self.df + t**2))
         return jnp.where(t >= 0, 1.0 - tail, tail)
 
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf`` (by bisection; not
+        differentiable)."""
+        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _unit_to_real)
+
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
         df = self.df
@@ -704,6 +747,12 @@ class Gamma(Distribution):
         """``P(X <= value)``."""
         return gammainc(self.concentration, self.rate * jnp.maximum(value, 0.0))
 
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf`` (by bisection; not
+        differentiable)."""
+        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _unit_to_positive)
+
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
         c = self.concentration
@@ -788,6 +837,12 @@ class InverseGamma(Distribution):
         upper = gammaincc(self.concentration, self.rate / safe)
         return jnp.where(value > 0, upper, 0.0)
 
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf`` (by bisection; not
+        differentiable)."""
+        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _unit_to_positive)
+
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
         c = self.concentration
@@ -855,6 +910,12 @@ class Beta(Distribution):
         """``P(X <= value)``."""
         x = jnp.clip(value, 0.0, 1.0)
         return betainc(self.concentration1, self.concentration0, x)
+
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf`` (by bisection; not
+        differentiable)."""
+        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _identity)
 
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
