@@ -143,6 +143,17 @@ def _identity(t):
     return t
 
 
+class _IcdfByBisection:
+    """Mixin giving ``icdf`` by bisection of ``cdf`` (see
+    :func:`_icdf_by_bisection`) over ``_unit_to_support``, a monotone map of
+    ``(0, 1)`` onto the support."""
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf`` (by bisection; not
+        differentiable)."""
+        return _icdf_by_bisection(self.cdf, q, self.batch_shape, self._unit_to_support)
+
+
 def _standard_gamma(key, concentration, shape, dtype):
     return jax.random.gamma(key, concentration, shape=shape, dtype=dtype)
 
@@ -469,13 +480,14 @@ class Weibull(Distribution):
         return jnp.broadcast_to(var, self.batch_shape)
 
 
-class StudentT(Distribution):
+class StudentT(_IcdfByBisection, Distribution):
     """Student's t with ``df`` degrees of freedom, location ``loc``, ``scale``.
 
     Sampled as ``loc + scale * z / sqrt(g / df)`` with ``z ~ N(0, 1)`` and
     ``g ~ Chi2(df) = 2 Gamma(df / 2)``, reparameterised in all three.
     """
 
+    _unit_to_support = staticmethod(_unit_to_real)
     arg_constraints = {
         "df": constraints.positive,
         "loc": constraints.real,
@@ -517,12 +529,6 @@ class StudentT(Distribution):
         t = (value - self.loc) / self.scale
         tail = 0.5 * betainc(0.5 * self.df, 0.5, self.df / (self.df + t**2))
         return jnp.where(t >= 0, 1.0 - tail, tail)
-
-
-    def icdf(self, q):
-        """The quantile function, inverse of ``cdf`` (by bisection; not
-        differentiable)."""
-        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _unit_to_real)
 
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
@@ -714,9 +720,10 @@ class LogNormal(Distribution):
 # --- gamma family and the unit interval ------------------------------------------
 
 
-class Gamma(Distribution):
+class Gamma(_IcdfByBisection, Distribution):
     """The gamma distribution with shape ``concentration`` and ``rate``."""
 
+    _unit_to_support = staticmethod(_unit_to_positive)
     arg_constraints = {
         "concentration": constraints.positive,
         "rate": constraints.positive,
@@ -746,12 +753,6 @@ class Gamma(Distribution):
     def cdf(self, value):
         """``P(X <= value)``."""
         return gammainc(self.concentration, self.rate * jnp.maximum(value, 0.0))
-
-
-    def icdf(self, q):
-        """The quantile function, inverse of ``cdf`` (by bisection; not
-        differentiable)."""
-        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _unit_to_positive)
 
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
@@ -800,13 +801,14 @@ class Chi2(Gamma):
         super().__init__(0.5 * self.df, 0.5, validate_args=validate_args)
 
 
-class InverseGamma(Distribution):
+class InverseGamma(_IcdfByBisection, Distribution):
     """``1 / X`` for ``X ~ Gamma(concentration, rate)``.
 
     ``rate`` is the scale of the inverse gamma (``scipy.stats.invgamma``'s
     ``scale``).
     """
 
+    _unit_to_support = staticmethod(_unit_to_positive)
     arg_constraints = {
         "concentration": constraints.positive,
         "rate": constraints.positive,
@@ -837,19 +839,11 @@ class InverseGamma(Distribution):
         upper = gammaincc(self.concentration, self.rate / safe)
         return jnp.where(value > 0, upper, 0.0)
 
-
-    def icdf(self, q):
-        """The quantile function, inverse of ``cdf`` (by bisection; not
-        differentiable)."""
-        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _unit_to_positive)
-
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
         c = self.concentration
-        return jnp.broadcast_to(
-            c + jnp.log(self.rate) + gammaln(c) - (1.0 + c) * digamma(c),
-            self.batch_shape,
-        )
+        value = c + jnp.log(self.rate) + gammaln(c) - (1.0 + c) * digamma(c)
+        return jnp.broadcast_to(value, self.batch_shape)
 
     @property
     def mean(self):
@@ -871,9 +865,10 @@ def _clip_unit(x):
     return jnp.clip(x, finfo.tiny, 1.0 - finfo.eps)
 
 
-class Beta(Distribution):
+class Beta(_IcdfByBisection, Distribution):
     """The beta distribution on [0, 1], ``x^(c1-1) (1-x)^(c0-1) / B(c1, c0)``."""
 
+    _unit_to_support = staticmethod(_identity)
     arg_constraints = {
         "concentration1": constraints.positive,
         "concentration0": constraints.positive,
@@ -910,12 +905,6 @@ class Beta(Distribution):
         """``P(X <= value)``."""
         x = jnp.clip(value, 0.0, 1.0)
         return betainc(self.concentration1, self.concentration0, x)
-
-
-    def icdf(self, q):
-        """The quantile function, inverse of ``cdf`` (by bisection; not
-        differentiable)."""
-        return _icdf_by_bisection(self.cdf, q, self.batch_shape, _identity)
 
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
@@ -1054,6 +1043,14 @@ class Dirichlet(Distribution):
 # --- multivariate ---------------------------------------------------------------
 
 
+def _gaussian_entropy(scale_tril):
+    """Entropy of a k-variate normal with covariance ``L L^T``:
+    ``k (1 + log 2 pi) / 2 + log det L``."""
+    k = scale_tril.shape[-1]
+    log_det = jnp.sum(jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1)), -1)
+    return k * (0.5 + _HALF_LOG_2PI) + log_det
+
+
 class MultivariateNormal(Distribution):
     """The multivariate normal ``N(loc, Sigma)``.
 
@@ -1171,12 +1168,7 @@ class MultivariateNormal(Distribution):
 
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
-        k = self.event_shape[0]
-        half_log_det = jnp.sum(
-            jnp.log(jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1)), -1
-        )
-        value = k * (0.5 + _HALF_LOG_2PI) + half_log_det
-        return jnp.broadcast_to(value, self.batch_shape)
+        return jnp.broadcast_to(_gaussian_entropy(self.scale_tril), self.batch_shape)
 
     @property
     def mean(self):
@@ -1621,12 +1613,7 @@ class LowRankMultivariateNormal(Distribution):
 
     def entropy(self):
         """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
-        k = self.event_shape[0]
-        half_log_det = jnp.sum(
-            jnp.log(jnp.diagonal(self.scale_tril, axis1=-2, axis2=-1)), -1
-        )
-        value = k * (0.5 + _HALF_LOG_2PI) + half_log_det
-        return jnp.broadcast_to(value, self.batch_shape)
+        return jnp.broadcast_to(_gaussian_entropy(self.scale_tril), self.batch_shape)
 
     @property
     def mean(self):
