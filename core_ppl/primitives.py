@@ -95,17 +95,26 @@ def sample(name, fn, obs=None, obs_mask=None, sample_shape=(), infer=None):
 
 def _sample_with_missing_values(name, fn, obs, obs_mask, sample_shape):
     # Observed entries score under the mask; the missing ones are a latent
-    # site of their own, as in NumPyro's ``obs_mask`` semantics.
+    # site of their own, as in NumPyro's ``obs_mask`` semantics. The mask
+    # covers batch dimensions only: an event (a row of a MultivariateNormal)
+    # is observed or missing as a whole.
     if obs is None:
         raise ValueError(f"sample site '{name}': obs_mask requires obs")
     obs_mask = jnp.asarray(obs_mask, dtype=bool)
     event_ndim = len(fn.event_shape)
-    batch_mask = jnp.all(obs_mask, axis=tuple(range(-event_ndim, 0))) if event_ndim else obs_mask
+    batch_ndim = jnp.ndim(obs) - event_ndim
+    if obs_mask.ndim > batch_ndim:
+        raise ValueError(
+            f"sample site '{name}': obs_mask of shape {obs_mask.shape} must "
+            f"broadcast to the batch shape {jnp.shape(obs)[:batch_ndim]} of obs "
+            f"(obs shape {jnp.shape(obs)} minus the event shape {fn.event_shape})"
+        )
     imputed = sample(
-        f"{name}_unobserved", fn.mask(~batch_mask), sample_shape=sample_shape
+        f"{name}_unobserved", fn.mask(~obs_mask), sample_shape=sample_shape
     )
-    sample(name, fn.mask(batch_mask), obs=obs, sample_shape=sample_shape)
-    return jnp.where(obs_mask, obs, imputed)
+    sample(name, fn.mask(obs_mask), obs=obs, sample_shape=sample_shape)
+    event_mask = jnp.reshape(obs_mask, obs_mask.shape + (1,) * event_ndim)
+    return jnp.where(event_mask, obs, imputed)
 
 
 def _param_value(init_value, constraint=None, event_dim=None, rng_key=None):
@@ -360,11 +369,18 @@ class plate(Messenger):
             msg["scale"] = factor_ if msg["scale"] is None else msg["scale"] * factor_
 
     def postprocess_message(self, msg):
-        if msg["type"] == "subsample":
-            event_dim = msg["kwargs"]["event_dim"]
-            msg["value"] = self._subsample_data(msg["value"], event_dim)
+        # A param with an ``event_dim`` is local to the plate (one row per
+        # element, as in NumPyro): the model sees the subsampled rows, while
+        # the handlers outside the plate (trace, so SVI) already saw the whole.
+        if msg["type"] not in ("subsample", "param"):
+            return
+        event_dim = msg["kwargs"].get("event_dim")
+        if event_dim is not None and msg["value"] is not None:
+            msg["value"] = self._subsample_data(
+                msg["value"], event_dim, msg["type"], msg["name"]
+            )
 
-    def _subsample_data(self, data, event_dim):
+    def _subsample_data(self, data, event_dim, kind="subsample", name=None):
         # The plate indexes batch dim ``self.dim`` of the data, counted left of
         # its ``event_dim`` rightmost (event) dimensions.
         dim = self.dim - event_dim
@@ -372,8 +388,9 @@ class plate(Messenger):
         if len(shape) < -dim or shape[dim] == 1:
             return data  # broadcast along this plate
         if shape[dim] != self.size:
+            what = "subsample" if kind == "subsample" else f"param '{name}'"
             raise ValueError(
-                f"subsample(..., event_dim={event_dim}) inside plate "
+                f"{what}(..., event_dim={event_dim}) inside plate "
                 f"'{self.name}' (size {self.size}, dim {self.dim}): data of "
                 f"shape {shape} has size {shape[dim]} at dim {dim}, expected "
                 f"{self.size} or 1"

@@ -24,6 +24,7 @@ __all__ = [
     "set_cache_dir",
     "set_host_device_count",
     "set_platform",
+    "set_rng_seed",
     "set_small_loop_threshold",
 ]
 
@@ -59,6 +60,40 @@ def enable_x64(use_x64: bool = True) -> None:
         truthy = ("y", "yes", "t", "true", "on", "1")
         use_x64 = os.environ.get("JAX_ENABLE_X64", "").lower() in truthy
     jax.config.update("jax_enable_x64", bool(use_x64))
+
+
+def set_rng_seed(rng_seed: int) -> None:
+    """Seed Python's and NumPy's global random number generators.
+
+    As NumPyro's ``set_rng_seed``: it makes code that draws from ``random``
+    or ``numpy.random`` (a data simulation, an initial value) reproducible.
+    JAX has no global state: its draws are fixed by the keys passed in.
+
+    Parameters
+    ----------
+    rng_seed : int
+        A seed in ``[0, 2**32)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import core_ppl
+    >>> core_ppl.util.set_rng_seed(0); a = np.random.normal()
+    >>> core_ppl.util.set_rng_seed(0); bool(np.random.normal() == a)
+    True
+    """
+    import random
+
+    import numpy as np
+
+    if isinstance(rng_seed, bool) or not isinstance(rng_seed, Integral):
+        raise TypeError(f"set_rng_seed: rng_seed must be an int, got {rng_seed!r}")
+    if not 0 <= rng_seed < 2**32:
+        raise ValueError(
+            f"set_rng_seed: rng_seed must be in [0, 2**32), got {rng_seed}"
+        )
+    random.seed(int(rng_seed))
+    np.random.seed(int(rng_seed))
 
 
 def set_host_device_count(n: int) -> None:

@@ -5,7 +5,7 @@
 and ``dist.biject_to``, as in NumPyro.
 """
 
-from core_ppl.distributions import constraints, transforms
+from core_ppl.distributions import constraints, transforms, util
 from core_ppl.distributions.censored import (
     LeftCensoredDistribution,
     RightCensoredDistribution,
@@ -77,6 +77,7 @@ from core_ppl.distributions.extra import (
     Pareto,
     SoftLaplace,
 )
+from core_ppl.distributions.kl import kl_divergence, register_kl
 from core_ppl.distributions.mixtures import Mixture, MixtureGeneral, MixtureSameFamily
 from core_ppl.distributions.multivariate import (
     GaussianStateSpace,
@@ -171,6 +172,9 @@ __all__ = [
     "biject_to",
     "constraints",
     "enable_validation",
+    "kl_divergence",
+    "register_kl",
     "transforms",
+    "util",
     "validation_enabled",
 ]

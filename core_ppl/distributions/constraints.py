@@ -74,6 +74,12 @@ class Constraint:
         """Return a boolean array: True where ``x`` lies in the set."""
         raise NotImplementedError
 
+    def check(self, value):
+        """Boolean array of shape ``value.shape[:-event_dim]``: True where an
+        element of ``value`` lies in the set (NumPyro's name for calling
+        the constraint)."""
+        return self(value)
+
     def feasible_like(self, prototype):
         """Return a point of the set with the shape of ``prototype``."""
         raise NotImplementedError

@@ -14,8 +14,19 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.linalg import solve_triangular
-from jax.scipy.special import betaln, gammaln, log_ndtr, ndtr, ndtri, xlog1py, xlogy
+from jax.scipy.special import (
+    betainc,
+    betaln,
+    digamma,
+    gammainc,
+    gammaincc,
+    gammaln,
+    log_ndtr,
+    ndtr,
+    ndtri,
+)
 
 from core_ppl.distributions import constraints
 from core_ppl.distributions.distribution import (
@@ -23,6 +34,11 @@ from core_ppl.distributions.distribution import (
     as_float_array,
     broadcast_param_shapes,
     check_param,
+)
+from core_ppl.distributions.util import (
+    cholesky_of_inverse,
+    log1mexp,
+    signed_stick_breaking_tril,
 )
 
 __all__ = [
@@ -53,6 +69,7 @@ __all__ = [
 _LOG_2 = math.log(2.0)
 _LOG_PI = math.log(math.pi)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_EULER_GAMMA = 0.5772156649015329
 
 
 def _params(name, **params):
@@ -69,6 +86,72 @@ def _params(name, **params):
 def _where_support(ok, log_prob):
     # Outside the support the density is zero: log 0 = -inf.
     return jnp.where(ok, log_prob, -jnp.inf)
+
+
+def _xlogy(x, y):
+    """``x * log(y)``, 0 where ``x == 0``, with a finite gradient there.
+
+    ``jax.scipy.special.xlogy`` is 0 at ``x = 0`` but its derivative in ``y``
+    is ``x / y``, NaN at ``y = 0``: the density of ``Beta(8, 1)`` at 1 (a
+    power with exponent ``0``) would get a NaN gradient. Feeding ``log`` a
+    harmless 1 where ``x == 0`` keeps both branches of the ``where`` finite.
+    """
+    is_zero = x == 0
+    return jnp.where(is_zero, 0.0, x * jnp.log(jnp.where(is_zero, 1.0, y)))
+
+
+def _xlog1py(x, y):
+    """``x * log1p(y)``, 0 where ``x == 0``, with a finite gradient there."""
+    is_zero = x == 0
+    return jnp.where(is_zero, 0.0, x * jnp.log1p(jnp.where(is_zero, 0.0, y)))
+
+
+def _icdf_by_bisection(cdf, q, batch_shape, to_x):
+    """Solve ``cdf(to_x(t)) = q`` for ``t`` in ``(0, 1)`` by bisection.
+
+    For the distributions whose quantile function has no closed form in JAX
+    (no inverse incomplete beta or gamma function): ``to_x`` maps ``(0, 1)``
+    monotonically onto the support, so the bracket ``[0, 1]`` always holds
+    the root and every halving keeps it. 100 halvings take ``t`` past float64
+    resolution. The result is not differentiable (the loop's gradient is 0).
+    """
+    q = jax.lax.stop_gradient(jnp.asarray(q))
+    shape = jnp.broadcast_shapes(q.shape, tuple(batch_shape))
+    dtype = jnp.result_type(q.dtype, float)
+    q = jnp.broadcast_to(q, shape).astype(dtype)
+
+    def halve(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        is_below = cdf(to_x(mid)) < q
+        return jnp.where(is_below, mid, lo), jnp.where(is_below, hi, mid)
+
+    bracket = (jnp.zeros(shape, dtype), jnp.ones(shape, dtype))
+    lo, hi = jax.lax.fori_loop(0, 100, halve, bracket)
+    return to_x(0.5 * (lo + hi))
+
+
+def _unit_to_positive(t):
+    return t / (1.0 - t)
+
+
+def _unit_to_real(t):
+    return jnp.log(t) - jnp.log1p(-t)
+
+
+def _identity(t):
+    return t
+
+
+class _IcdfByBisection:
+    """Mixin giving ``icdf`` by bisection of ``cdf`` (see
+    :func:`_icdf_by_bisection`) over ``_unit_to_support``, a monotone map of
+    ``(0, 1)`` onto the support."""
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf`` (by bisection; not
+        differentiable)."""
+        return _icdf_by_bisection(self.cdf, q, self.batch_shape, self._unit_to_support)
 
 
 def _standard_gamma(key, concentration, shape, dtype):
@@ -118,6 +201,11 @@ class Normal(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.loc + self.scale * ndtri(q)
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        value = 0.5 + _HALF_LOG_2PI + jnp.log(self.scale)
+        return jnp.broadcast_to(value, self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.loc, self.batch_shape)
@@ -150,6 +238,21 @@ class HalfNormal(Distribution):
         log_prob = _LOG_2 - 0.5 * z**2 - jnp.log(self.scale) - _HALF_LOG_2PI
         return _where_support(value >= 0, log_prob)
 
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return jnp.clip(2.0 * ndtr(value / self.scale) - 1.0, 0.0, 1.0)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.scale * ndtri(0.5 * (q + 1.0))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(
+            0.5 * math.log(0.5 * math.pi * math.e) + jnp.log(self.scale),
+            self.batch_shape,
+        )
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.scale * math.sqrt(2.0 / math.pi), self.batch_shape)
@@ -180,6 +283,19 @@ class Cauchy(Distribution):
         value = self._check_value(value)
         z = (value - self.loc) / self.scale
         return -_LOG_PI - jnp.log(self.scale) - jnp.log1p(z**2)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return 0.5 + jnp.arctan((value - self.loc) / self.scale) / math.pi
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.loc + self.scale * jnp.tan(math.pi * (q - 0.5))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        value = math.log(4.0 * math.pi) + jnp.log(self.scale)
+        return jnp.broadcast_to(value, self.batch_shape)
 
     @property
     def mean(self):
@@ -212,6 +328,19 @@ class HalfCauchy(Distribution):
         z = value / self.scale
         log_prob = _LOG_2 - _LOG_PI - jnp.log(self.scale) - jnp.log1p(z**2)
         return _where_support(value >= 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return 2.0 * jnp.arctan(jnp.maximum(value, 0.0) / self.scale) / math.pi
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return self.scale * jnp.tan(0.5 * math.pi * q)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        value = math.log(2.0 * math.pi) + jnp.log(self.scale)
+        return jnp.broadcast_to(value, self.batch_shape)
 
     @property
     def mean(self):
@@ -253,6 +382,10 @@ class Exponential(Distribution):
     def icdf(self, q):
         """The quantile function, inverse of ``cdf``."""
         return -jnp.log1p(-q) / self.rate
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(1.0 - jnp.log(self.rate), self.batch_shape)
 
     @property
     def mean(self):
@@ -310,9 +443,11 @@ class Weibull(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         k, s = self.concentration, self.scale
-        z = jnp.maximum(value, 0.0) / s
+        # ``where``, not ``maximum``: the gradient of maximum at the tie
+        # value = 0 is halved, the density's one-sided derivative is not.
+        z = jnp.where(value >= 0, value, 0.0) / s
         # xlogy: (k - 1) log z is 0 at z = 0 when k = 1 (the exponential case).
-        log_prob = jnp.log(k / s) + xlogy(k - 1.0, z) - z**k
+        log_prob = jnp.log(k / s) + _xlogy(k - 1.0, z) - z**k
         return _where_support(value >= 0, log_prob)
 
     def cdf(self, value):
@@ -323,6 +458,13 @@ class Weibull(Distribution):
     def icdf(self, q):
         """The quantile function, inverse of ``cdf``."""
         return self.scale * (-jnp.log1p(-q)) ** (1.0 / self.concentration)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        k, s = self.concentration, self.scale
+        return jnp.broadcast_to(
+            _EULER_GAMMA * (1.0 - 1.0 / k) + jnp.log(s / k) + 1.0, self.batch_shape
+        )
 
     @property
     def mean(self):
@@ -338,13 +480,14 @@ class Weibull(Distribution):
         return jnp.broadcast_to(var, self.batch_shape)
 
 
-class StudentT(Distribution):
+class StudentT(_IcdfByBisection, Distribution):
     """Student's t with ``df`` degrees of freedom, location ``loc``, ``scale``.
 
     Sampled as ``loc + scale * z / sqrt(g / df)`` with ``z ~ N(0, 1)`` and
     ``g ~ Chi2(df) = 2 Gamma(df / 2)``, reparameterised in all three.
     """
 
+    _unit_to_support = staticmethod(_unit_to_real)
     arg_constraints = {
         "df": constraints.positive,
         "loc": constraints.real,
@@ -380,6 +523,25 @@ class StudentT(Distribution):
         )
         return log_norm - 0.5 * (df + 1.0) * jnp.log1p(z**2 / df)
 
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        # P(T <= t) = 1 - I_x(df/2, 1/2) / 2 for t >= 0, x = df / (df + t^2).
+        t = (value - self.loc) / self.scale
+        tail = 0.5 * betainc(0.5 * self.df, 0.5, self.df / (self.df + t**2))
+        return jnp.where(t >= 0, 1.0 - tail, tail)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        df = self.df
+        half = 0.5 * (df + 1.0)
+        return jnp.broadcast_to(
+            half * (digamma(half) - digamma(0.5 * df))
+            + 0.5 * jnp.log(df)
+            + betaln(0.5 * df, 0.5)
+            + jnp.log(self.scale),
+            self.batch_shape,
+        )
+
     @property
     def mean(self):
         mean = jnp.where(self.df > 1, self.loc, jnp.nan)
@@ -413,6 +575,20 @@ class Laplace(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         return -jnp.log(2.0 * self.scale) - jnp.abs(value - self.loc) / self.scale
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        z = (value - self.loc) / self.scale
+        return 0.5 - 0.5 * jnp.sign(z) * jnp.expm1(-jnp.abs(z))
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        a = q - 0.5
+        return self.loc - self.scale * jnp.sign(a) * jnp.log1p(-2.0 * jnp.abs(a))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(1.0 + _LOG_2 + jnp.log(self.scale), self.batch_shape)
 
     @property
     def mean(self):
@@ -476,6 +652,10 @@ class Logistic(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.loc + self.scale * (jnp.log(q) - jnp.log1p(-q))
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(2.0 + jnp.log(self.scale), self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.loc, self.batch_shape)
@@ -509,6 +689,21 @@ class LogNormal(Distribution):
         log_prob = -0.5 * z**2 - jnp.log(self.scale) - _HALF_LOG_2PI - log_value
         return _where_support(value > 0, log_prob)
 
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        safe = jnp.where(value > 0, value, 1.0)
+        return jnp.where(value > 0, ndtr((jnp.log(safe) - self.loc) / self.scale), 0.0)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        return jnp.exp(self.loc + self.scale * ndtri(q))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(
+            self.loc + 0.5 + _HALF_LOG_2PI + jnp.log(self.scale), self.batch_shape
+        )
+
     @property
     def mean(self):
         return jnp.broadcast_to(
@@ -525,9 +720,10 @@ class LogNormal(Distribution):
 # --- gamma family and the unit interval ------------------------------------------
 
 
-class Gamma(Distribution):
+class Gamma(_IcdfByBisection, Distribution):
     """The gamma distribution with shape ``concentration`` and ``rate``."""
 
+    _unit_to_support = staticmethod(_unit_to_positive)
     arg_constraints = {
         "concentration": constraints.positive,
         "rate": constraints.positive,
@@ -551,8 +747,20 @@ class Gamma(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         c, r = self.concentration, self.rate
-        log_prob = xlogy(c, r) + xlogy(c - 1.0, value) - r * value - gammaln(c)
+        log_prob = _xlogy(c, r) + _xlogy(c - 1.0, value) - r * value - gammaln(c)
         return _where_support(value >= 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        return gammainc(self.concentration, self.rate * jnp.maximum(value, 0.0))
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        c = self.concentration
+        return jnp.broadcast_to(
+            c - jnp.log(self.rate) + gammaln(c) + (1.0 - c) * digamma(c),
+            self.batch_shape,
+        )
 
     @property
     def mean(self):
@@ -593,13 +801,14 @@ class Chi2(Gamma):
         super().__init__(0.5 * self.df, 0.5, validate_args=validate_args)
 
 
-class InverseGamma(Distribution):
+class InverseGamma(_IcdfByBisection, Distribution):
     """``1 / X`` for ``X ~ Gamma(concentration, rate)``.
 
     ``rate`` is the scale of the inverse gamma (``scipy.stats.invgamma``'s
     ``scale``).
     """
 
+    _unit_to_support = staticmethod(_unit_to_positive)
     arg_constraints = {
         "concentration": constraints.positive,
         "rate": constraints.positive,
@@ -621,8 +830,20 @@ class InverseGamma(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         c, r = self.concentration, self.rate
-        log_prob = xlogy(c, r) - gammaln(c) - (c + 1.0) * jnp.log(value) - r / value
+        log_prob = _xlogy(c, r) - gammaln(c) - (c + 1.0) * jnp.log(value) - r / value
         return _where_support(value > 0, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        safe = jnp.where(value > 0, value, 1.0)
+        upper = gammaincc(self.concentration, self.rate / safe)
+        return jnp.where(value > 0, upper, 0.0)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        c = self.concentration
+        value = c + jnp.log(self.rate) + gammaln(c) - (1.0 + c) * digamma(c)
+        return jnp.broadcast_to(value, self.batch_shape)
 
     @property
     def mean(self):
@@ -644,9 +865,10 @@ def _clip_unit(x):
     return jnp.clip(x, finfo.tiny, 1.0 - finfo.eps)
 
 
-class Beta(Distribution):
+class Beta(_IcdfByBisection, Distribution):
     """The beta distribution on [0, 1], ``x^(c1-1) (1-x)^(c0-1) / B(c1, c0)``."""
 
+    _unit_to_support = staticmethod(_identity)
     arg_constraints = {
         "concentration1": constraints.positive,
         "concentration0": constraints.positive,
@@ -676,8 +898,24 @@ class Beta(Distribution):
     def log_prob(self, value):
         value = self._check_value(value)
         c1, c0 = self.concentration1, self.concentration0
-        log_prob = xlogy(c1 - 1.0, value) + xlog1py(c0 - 1.0, -value) - betaln(c1, c0)
+        log_prob = _xlogy(c1 - 1.0, value) + _xlog1py(c0 - 1.0, -value) - betaln(c1, c0)
         return _where_support((value >= 0) & (value <= 1), log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        x = jnp.clip(value, 0.0, 1.0)
+        return betainc(self.concentration1, self.concentration0, x)
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        a, b = self.concentration1, self.concentration0
+        return jnp.broadcast_to(
+            betaln(a, b)
+            - (a - 1.0) * digamma(a)
+            - (b - 1.0) * digamma(b)
+            + (a + b - 2.0) * digamma(a + b),
+            self.batch_shape,
+        )
 
     @property
     def mean(self):
@@ -728,6 +966,10 @@ class Uniform(Distribution):
         """The quantile function, inverse of ``cdf``."""
         return self.low + q * (self.high - self.low)
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(jnp.log(self.high - self.low), self.batch_shape)
+
     @property
     def mean(self):
         return jnp.broadcast_to(0.5 * (self.low + self.high), self.batch_shape)
@@ -750,9 +992,10 @@ class Dirichlet(Distribution):
 
     def __init__(self, concentration, *, validate_args=None):
         conc = as_float_array(concentration)
-        if conc.ndim < 1 or conc.shape[-1] < 2:
+        # One category is allowed (NumPyro does): the point mass at [1.0].
+        if conc.ndim < 1 or conc.shape[-1] < 1:
             raise ValueError(
-                "Dirichlet: concentration needs a last axis of size >= 2 (the "
+                "Dirichlet: concentration needs a last axis of size >= 1 (the "
                 f"categories), got shape {conc.shape}"
             )
         self.concentration = conc
@@ -761,6 +1004,8 @@ class Dirichlet(Distribution):
     def sample(self, key, sample_shape=()):
         shape = self.shape(sample_shape)
         conc = jnp.broadcast_to(self.concentration, shape)
+        if shape[-1] == 1:
+            return jnp.ones(shape, conc.dtype)  # clipping would give 1 - eps
         g = _standard_gamma(key, conc, shape, conc.dtype)
         return _clip_unit(g / jnp.sum(g, axis=-1, keepdims=True))
 
@@ -768,7 +1013,19 @@ class Dirichlet(Distribution):
         value = self._check_value(value)
         c = self.concentration
         log_norm = gammaln(jnp.sum(c, -1)) - jnp.sum(gammaln(c), -1)
-        return jnp.sum(xlogy(c - 1.0, value), axis=-1) + log_norm
+        return jnp.sum(_xlogy(c - 1.0, value), axis=-1) + log_norm
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        c = self.concentration
+        k = c.shape[-1]
+        total = jnp.sum(c, -1)
+        return (
+            jnp.sum(gammaln(c), -1)
+            - gammaln(total)
+            + (total - k) * digamma(total)
+            - jnp.sum((c - 1.0) * digamma(c), -1)
+        )
 
     @property
     def mean(self):
@@ -786,18 +1043,12 @@ class Dirichlet(Distribution):
 # --- multivariate ---------------------------------------------------------------
 
 
-def _precision_to_scale_tril(precision):
-    """Lower Cholesky factor of ``precision^{-1}`` without forming the inverse.
-
-    With ``J`` the flip permutation, ``chol(J P J) = Lf`` gives ``P = U U^T``
-    for the upper-triangular ``U = J Lf J``; then ``P^{-1} = U^{-T} U^{-1}``
-    and ``U^{-T}`` is lower triangular, obtained by one triangular solve.
-    """
-    flipped = jnp.flip(jnp.linalg.cholesky(jnp.flip(precision, (-2, -1))), (-2, -1))
-    eye = jnp.broadcast_to(
-        jnp.eye(precision.shape[-1], dtype=precision.dtype), precision.shape
-    )
-    return solve_triangular(jnp.swapaxes(flipped, -2, -1), eye, lower=True)
+def _gaussian_entropy(scale_tril):
+    """Entropy of a k-variate normal with covariance ``L L^T``:
+    ``k (1 + log 2 pi) / 2 + log det L``."""
+    k = scale_tril.shape[-1]
+    log_det = jnp.sum(jnp.log(jnp.diagonal(scale_tril, axis1=-2, axis2=-1)), -1)
+    return k * (0.5 + _HALF_LOG_2PI) + log_det
 
 
 class MultivariateNormal(Distribution):
@@ -846,7 +1097,7 @@ class MultivariateNormal(Distribution):
         if name == "covariance_matrix":
             matrix = jnp.linalg.cholesky(matrix)
         elif name == "precision_matrix":
-            matrix = _precision_to_scale_tril(matrix)
+            matrix = cholesky_of_inverse(matrix)
         loc = as_float_array(loc)
         loc = loc[None] if loc.ndim == 0 else loc
         batch_shape = broadcast_param_shapes(
@@ -915,6 +1166,10 @@ class MultivariateNormal(Distribution):
         k = self.event_shape[0]
         return -0.5 * jnp.sum(z**2, axis=-1) - half_log_det - k * _HALF_LOG_2PI
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(_gaussian_entropy(self.scale_tril), self.batch_shape)
+
     @property
     def mean(self):
         return self.loc
@@ -922,6 +1177,9 @@ class MultivariateNormal(Distribution):
     @property
     def variance(self):
         return jnp.sum(self.scale_tril**2, axis=-1)
+
+
+_LKJ_SAMPLE_METHODS = ("onion", "cvine")
 
 
 class LKJCholesky(Distribution):
@@ -942,8 +1200,9 @@ class LKJCholesky(Distribution):
     concentration : array_like, default=1.0
         ``eta > 0``; 1 is uniform over correlation matrices, larger values
         favour the identity.
-    sample_method : {"onion"}, default="onion"
-        Sampling algorithm.
+    sample_method : {"onion", "cvine"}, default="onion"
+        Sampling algorithm: the onion method, or the C-vine of partial
+        correlations (section 2.4 of the paper). Both draw from the same law.
     """
 
     arg_constraints = {"concentration": constraints.positive}
@@ -958,9 +1217,10 @@ class LKJCholesky(Distribution):
             raise ValueError(
                 f"LKJCholesky: dimension must be an integer >= 2, got {dimension}"
             )
-        if sample_method != "onion":
+        if sample_method not in _LKJ_SAMPLE_METHODS:
             raise ValueError(
-                f"LKJCholesky: sample_method must be 'onion', got {sample_method!r}"
+                "LKJCholesky: sample_method must be 'onion' or 'cvine', got "
+                f"{sample_method!r}"
             )
         self.dimension = int(dimension)
         self.sample_method = sample_method
@@ -986,6 +1246,27 @@ class LKJCholesky(Distribution):
         return jnp.sum(exponent * log_diag, axis=-1) - self._log_normalizer()
 
     def sample(self, key, sample_shape=()):
+        if self.sample_method == "cvine":
+            return self._sample_cvine(key, sample_shape)
+        return self._sample_onion(key, sample_shape)
+
+    def _sample_cvine(self, key, sample_shape):
+        # In the C-vine the partial correlation of (i, j) given the variables
+        # before j is Beta(b_j, b_j) on (-1, 1), b_j = eta + (d - 2 - j) / 2
+        # (0-based column j), all independent; signed stick-breaking turns
+        # them into the rows of L (section 2.4 of the paper).
+        d = self.dimension
+        shape = tuple(sample_shape) + self.batch_shape
+        dtype = self.concentration.dtype
+        _, cols = np.tril_indices(d, -1)
+        b = self.concentration[..., None] + 0.5 * (d - 2.0 - cols.astype(dtype))
+        b = jnp.broadcast_to(b, shape + (len(cols),))
+        key1, key0 = jax.random.split(key)
+        g1 = _standard_gamma(key1, b, b.shape, dtype)
+        g0 = _standard_gamma(key0, b, b.shape, dtype)
+        return signed_stick_breaking_tril(2.0 * g1 / (g1 + g0) - 1.0)
+
+    def _sample_onion(self, key, sample_shape):
         d = self.dimension
         shape = tuple(sample_shape) + self.batch_shape
         key_g1, key_g0, key_dir = jax.random.split(key, 3)
@@ -1008,11 +1289,6 @@ class LKJCholesky(Distribution):
 
 
 # --- truncated normal -------------------------------------------------------------
-
-
-def _log1mexp(x):
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate at both ends (Maechler 2012)."""
-    return jnp.where(x > -_LOG_2, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
 
 
 def _log_normal_pdf(z):
@@ -1080,7 +1356,7 @@ class TruncatedNormal(Distribution):
         # Right of the mode Phi(a) ~ 1 loses digits; reflect: Phi(-a) - Phi(-b).
         flip = a > 0
         lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
-        return log_ndtr(hi) + _log1mexp(log_ndtr(lo) - log_ndtr(hi))
+        return log_ndtr(hi) + log1mexp(log_ndtr(lo) - log_ndtr(hi))
 
     def sample(self, key, sample_shape=()):
         shape = self.shape(sample_shape)
@@ -1103,6 +1379,29 @@ class TruncatedNormal(Distribution):
         if self.high is not None:
             inside = inside & (value <= self.high)
         return _where_support(inside, log_prob)
+
+    def cdf(self, value):
+        """``P(X <= value)``."""
+        a, b = self._std_bounds()
+        z = jnp.clip((value - self.loc) / self.scale, a, b)
+        mass = jnp.exp(self._log_mass())
+        return jnp.clip((ndtr(z) - ndtr(a)) / mass, 0.0, 1.0)
+
+    def icdf(self, q):
+        """The quantile function, inverse of ``cdf``."""
+        a, b = self._std_bounds()
+        mass = jnp.exp(self._log_mass())
+        z = jnp.clip(ndtri(ndtr(a) + q * mass), a, b)
+        return self.loc + self.scale * z
+
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        _, _, a_pdf, b_pdf = self._pdf_ratios()
+        return jnp.broadcast_to(
+            0.5 + _HALF_LOG_2PI + jnp.log(self.scale) + self._log_mass()
+            + 0.5 * (a_pdf - b_pdf),
+            self.batch_shape,
+        )
 
     def _pdf_ratios(self):
         """``phi(a) / Z``, ``phi(b) / Z``, ``a phi(a) / Z``, ``b phi(b) / Z``."""
@@ -1312,6 +1611,10 @@ class LowRankMultivariateNormal(Distribution):
         n = self.event_shape[0]
         return -0.5 * (mahalanobis + log_det) - n * _HALF_LOG_2PI
 
+    def entropy(self):
+        """Differential entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        return jnp.broadcast_to(_gaussian_entropy(self.scale_tril), self.batch_shape)
+
     @property
     def mean(self):
         return self.loc
@@ -1393,9 +1696,9 @@ class LKJ(Distribution):
     ):
         if int(dimension) != dimension or dimension < 2:
             raise ValueError(f"LKJ: dimension must be an integer >= 2, got {dimension}")
-        if sample_method != "onion":
+        if sample_method not in _LKJ_SAMPLE_METHODS:
             raise ValueError(
-                f"LKJ: sample_method must be 'onion', got {sample_method!r}"
+                f"LKJ: sample_method must be 'onion' or 'cvine', got {sample_method!r}"
             )
         self.dimension = d = int(dimension)
         self.sample_method = sample_method

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
-from jax.scipy.special import expit, gammaln, xlog1py, xlogy
+from jax.scipy.special import expit, gammaincc, gammaln, xlog1py, xlogy
 
 from core_ppl.distributions import constraints
 from core_ppl.distributions.distribution import (
@@ -26,6 +27,7 @@ from core_ppl.distributions.distribution import (
     as_float_array,
     broadcast_param_shapes,
     check_param,
+    is_tracer,
 )
 
 __all__ = [
@@ -95,6 +97,34 @@ def _log1p_exp_jvp(primals, tangents):
     e = jnp.exp(-jnp.abs(x))
     sigmoid = jnp.where(x >= 0, 1.0, e) / (1.0 + e)
     return jnp.maximum(x, 0) + jnp.log1p(e), sigmoid * dx
+
+
+def _entr(p, log_p):
+    """``-p log p``, 0 where ``p == 0`` (where ``log p`` may be ``-inf``)."""
+    return jnp.where(p > 0, -p * jnp.where(p > 0, log_p, 0.0), 0.0)
+
+
+def _arange_support(n, batch_shape, expand):
+    """``0..n-1`` along a new leftmost axis, as ``enumerate_support`` returns."""
+    values = jnp.arange(n, dtype=_int_dtype())
+    values = jnp.reshape(values, (n,) + (1,) * len(batch_shape))
+    return jnp.broadcast_to(values, (n,) + tuple(batch_shape)) if expand else values
+
+
+def _one_total_count(name, total_count):
+    """The common ``total_count`` of a batch, which enumeration needs."""
+    if is_tracer(total_count):
+        raise ValueError(
+            f"{name}.enumerate_support needs a concrete total_count (not traced "
+            "under jit)"
+        )
+    values = np.unique(np.asarray(total_count))
+    if values.size != 1:
+        raise ValueError(
+            f"{name}.enumerate_support needs one total_count for the whole batch, "
+            f"got {values.tolist()}"
+        )
+    return int(values[0])
 
 
 class _DiscreteDistribution(Distribution):
@@ -197,6 +227,22 @@ class Bernoulli(_ProbsOrLogits):
             return value * self.logits - _log1p_exp(self.logits)
         return xlogy(value, self.probs) + xlog1py(1 - value, -self.probs)
 
+    has_enumerate_support = True
+
+    def enumerate_support(self, expand=True):
+        """``[0, 1]`` along a new leftmost axis (see ``Distribution``)."""
+        return _arange_support(2, self.batch_shape, expand)
+
+    def entropy(self):
+        """``-E[log p(X)]``, of shape ``batch_shape``."""
+        if "logits" in self.__dict__:
+            logits = self.logits
+            log_p, log_q = -jax.nn.softplus(-logits), -jax.nn.softplus(logits)
+            p = jnp.exp(log_p)
+            return _entr(p, log_p) + _entr(1.0 - p, log_q)
+        p = self.probs
+        return _entr(p, jnp.log(p)) + _entr(1.0 - p, jnp.log1p(-p))
+
     @property
     def mean(self):
         return jnp.broadcast_to(self.probs, self.batch_shape)
@@ -244,6 +290,19 @@ class Binomial(_ProbsOrLogits):
             return log_comb + value * self.logits - n * jax.nn.softplus(self.logits)
         p = self.probs
         return log_comb + xlogy(value, p) + xlog1py(n - value, -p)
+
+    has_enumerate_support = True
+
+    def enumerate_support(self, expand=True):
+        """``0..total_count`` along a new leftmost axis; the batch must share
+        one ``total_count``."""
+        n = _one_total_count("Binomial", self.total_count)
+        return _arange_support(n + 1, self.batch_shape, expand)
+
+    def entropy(self):
+        """``-E[log p(X)]`` by summing over the support (one ``total_count``)."""
+        log_pmf = self.log_prob(self.enumerate_support())
+        return jnp.sum(_entr(jnp.exp(log_pmf), log_pmf), axis=0)
 
     @property
     def mean(self):
@@ -312,6 +371,17 @@ class Categorical(_ProbsOrLogits):
         )[..., 0]
         return jnp.where(in_range & (value == index), picked, -jnp.inf)
 
+    has_enumerate_support = True
+
+    def enumerate_support(self, expand=True):
+        """``0..K-1`` along a new leftmost axis (see ``Distribution``)."""
+        return _arange_support(self.num_categories, self.batch_shape, expand)
+
+    def entropy(self):
+        """``-E[log p(X)]``, of shape ``batch_shape``."""
+        log_pmf = self._log_pmf()
+        return jnp.sum(_entr(jnp.exp(log_pmf), log_pmf), axis=-1)
+
     @property
     def mean(self):
         k = jnp.arange(self.num_categories, dtype=self._param.dtype)
@@ -340,6 +410,12 @@ class Poisson(_DiscreteDistribution):
     def log_prob(self, value):
         value = self._check_value(value)
         return xlogy(value, self.rate) - self.rate - gammaln(value + 1.0)
+
+    def cdf(self, value):
+        """``P(X <= value)``: the regularised upper incomplete gamma function."""
+        k = jnp.floor(jnp.asarray(value, self.rate.dtype))
+        safe = jnp.where(k >= 0, k, 0.0)
+        return jnp.where(k >= 0, gammaincc(safe + 1.0, self.rate), 0.0)
 
     @property
     def mean(self):
@@ -485,6 +561,14 @@ class BetaBinomial(_DiscreteDistribution):
         log_prob = log_comb + _log_beta(k + c1, n - k + c0) - _log_beta(c1, c0)
         return _where_support(self.support(value), log_prob)
 
+    has_enumerate_support = True
+
+    def enumerate_support(self, expand=True):
+        """``0..total_count`` along a new leftmost axis; the batch must share
+        one ``total_count``."""
+        n = _one_total_count("BetaBinomial", self.total_count)
+        return _arange_support(n + 1, self.batch_shape, expand)
+
     @property
     def mean(self):
         c1, c0 = self.concentration1, self.concentration0
@@ -544,6 +628,12 @@ class Geometric(_ProbsOrLogits):
         # k * log(1 - p) with 0 * log 0 = 0, so p = 1 gives mass 1 at k = 0.
         log_prob = jnp.where(k == 0, 0.0, k * log1m_p) + log_p
         return _where_support(self.support(value), log_prob)
+
+    def entropy(self):
+        """``-E[log p(X)]`` for the number of failures before a success."""
+        log_p, log_q = self._log_probs_and_log1m()
+        p = jnp.exp(log_p)
+        return (_entr(p, log_p) + _entr(1.0 - p, log_q)) / p
 
     @property
     def mean(self):

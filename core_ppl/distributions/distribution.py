@@ -37,6 +37,7 @@ import numpy as np
 
 from core_ppl.distributions import constraints
 from core_ppl.distributions.transforms import ComposeTransform, Transform
+from core_ppl.distributions.util import sum_rightmost
 
 __all__ = [
     "Delta",
@@ -53,11 +54,6 @@ __all__ = [
 
 
 # --- helpers ----------------------------------------------------------------
-
-
-def sum_rightmost(x, n):
-    """Sum ``x`` over its rightmost ``n`` dimensions."""
-    return jnp.sum(x, axis=tuple(range(-n, 0))) if n > 0 else x
 
 
 def is_tracer(x):
@@ -316,6 +312,73 @@ class Distribution:
         """The variance, of shape ``batch_shape + event_shape``."""
         raise NotImplementedError(f"{type(self).__name__} does not define a variance")
 
+    # --- optional methods (NumPyro's names), where a closed form exists ------
+
+    has_enumerate_support = False
+
+    def cdf(self, value):
+        """The cumulative distribution function ``P(X <= value)``."""
+        raise NotImplementedError(f"{type(self).__name__} does not define cdf")
+
+    def icdf(self, q):
+        """The quantile function, inverse of :meth:`cdf`."""
+        raise NotImplementedError(f"{type(self).__name__} does not define icdf")
+
+    def entropy(self):
+        """The entropy ``-E[log p(X)]``, of shape ``batch_shape``."""
+        raise NotImplementedError(f"{type(self).__name__} does not define entropy")
+
+    def enumerate_support(self, expand=True):
+        """Every value of a finite support, along a new leftmost axis.
+
+        With ``expand=True`` the result has shape ``(n,) + batch_shape +
+        event_shape``; with ``expand=False`` the batch dims are left as
+        ones, to be broadcast (NumPyro's convention, used by enumeration).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no finite support to enumerate"
+        )
+
+    @classmethod
+    def infer_shapes(cls, *args, **kwargs):
+        """``(batch_shape, event_shape)`` of ``cls(*args, **kwargs)`` from the
+        shapes of its array arguments, without creating any array.
+
+        Tuples stand for the shapes of array arguments; other arguments (a
+        dimension, a method name) are passed as they are. The constructor
+        runs once on abstract values (``jax.eval_shape``).
+
+        Examples
+        --------
+        >>> import core_ppl.distributions as dist
+        >>> dist.Normal.infer_shapes((3, 1), (4,))
+        ((3, 4), ())
+        >>> dist.Dirichlet.infer_shapes((5, 3))
+        ((5,), (3,))
+        """
+        found = []
+
+        def abstract(x):
+            if isinstance(x, tuple) and all(isinstance(s, int) for s in x):
+                return jax.ShapeDtypeStruct(x, jnp.result_type(float))
+            return None
+
+        shaped = [abstract(a) for a in args]
+        shaped_kw = {k: abstract(v) for k, v in kwargs.items()}
+
+        def build(array_args, array_kwargs):
+            a = [x if s is None else s for x, s in zip(args, array_args)]
+            k = {
+                name: kwargs[name] if arr is None else arr
+                for name, arr in array_kwargs.items()
+            }
+            d = cls(*a, **k)
+            found.append((tuple(d.batch_shape), tuple(d.event_shape)))
+            return jnp.zeros(())
+
+        jax.eval_shape(build, shaped, shaped_kw)
+        return found[0]
+
     # --- reshaping ----------------------------------------------------------
 
     def expand(self, batch_shape):
@@ -435,6 +498,33 @@ class ExpandedDistribution(Distribution):
     def variance(self):
         return jnp.broadcast_to(self.base_dist.variance, self.shape())
 
+    def _broadcast_batch(self, x):
+        """``x`` of the base's batch shape broadcast to this batch shape."""
+        x_batch = jnp.shape(x)[: jnp.ndim(x) - self.event_dim]
+        shape = jnp.broadcast_shapes(x_batch, self.batch_shape)
+        return jnp.broadcast_to(x, shape + jnp.shape(x)[len(x_batch) :])
+
+    def cdf(self, value):
+        return self._broadcast_batch(self.base_dist.cdf(value))
+
+    def icdf(self, q):
+        return self._broadcast_batch(self.base_dist.icdf(q))
+
+    def entropy(self):
+        return jnp.broadcast_to(self.base_dist.entropy(), self.batch_shape)
+
+    @property
+    def has_enumerate_support(self):
+        return self.base_dist.has_enumerate_support
+
+    def enumerate_support(self, expand=True):
+        values = self.base_dist.enumerate_support(expand=False)
+        n, event = values.shape[0], self.event_shape
+        values = jnp.reshape(values, (n,) + (1,) * len(self.batch_shape) + event)
+        if expand:
+            values = jnp.broadcast_to(values, (n,) + self.batch_shape + event)
+        return values
+
 
 class Independent(Distribution):
     """Reinterpret the rightmost ``reinterpreted_batch_ndims`` batch dims as event.
@@ -489,6 +579,9 @@ class Independent(Distribution):
     @property
     def variance(self):
         return self.base_dist.variance
+
+    def entropy(self):
+        return sum_rightmost(self.base_dist.entropy(), self.reinterpreted_batch_ndims)
 
 
 class MaskedDistribution(Distribution):
@@ -546,6 +639,14 @@ class MaskedDistribution(Distribution):
     @property
     def variance(self):
         return self.base_dist.variance
+
+    @property
+    def has_enumerate_support(self):
+        return self.base_dist.has_enumerate_support
+
+    def enumerate_support(self, expand=True):
+        # The mask weighs log densities only: the support is the base's.
+        return self.base_dist.enumerate_support(expand)
 
 
 # --- special distributions ------------------------------------------------------

@@ -27,11 +27,7 @@ from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import digamma, gammaln, multigammaln
 
 from core_ppl.distributions import constraints
-from core_ppl.distributions.continuous import (
-    MultivariateNormal,
-    Normal,
-    _precision_to_scale_tril,
-)
+from core_ppl.distributions.continuous import MultivariateNormal, Normal
 from core_ppl.distributions.distribution import (
     Distribution,
     TransformedDistribution,
@@ -43,6 +39,7 @@ from core_ppl.distributions.transforms import (
     RecursiveLinearTransform,
     ZeroSumTransform,
 )
+from core_ppl.distributions.util import cholesky_of_inverse
 
 __all__ = [
     "GaussianStateSpace",
@@ -86,7 +83,7 @@ def _to_scale_tril(param, matrix):
     if param in ("scale_matrix", "covariance_matrix"):
         return jnp.linalg.cholesky(matrix)
     if param in ("rate_matrix", "precision_matrix"):
-        return _precision_to_scale_tril(matrix)
+        return cholesky_of_inverse(matrix)
     return matrix
 
 
@@ -410,7 +407,7 @@ class InverseWishart(_WishartBase):
     def sample(self, key, sample_shape=()):
         # B = chol(Psi^{-1}) A is the Cholesky factor of the Wishart draw W;
         # X = W^{-1} = B^{-T} B^{-1}.
-        lower = _precision_to_scale_tril(self.scale_matrix)
+        lower = cholesky_of_inverse(self.scale_matrix)
         chol = _WishartBase._sample_tril(self._with_tril(lower), key, sample_shape)
         eye = jnp.broadcast_to(jnp.eye(chol.shape[-1], dtype=chol.dtype), chol.shape)
         inv = solve_triangular(chol, eye, lower=True)

@@ -43,6 +43,7 @@ from core_ppl.distributions.distribution import (
     check_param,
 )
 from core_ppl.distributions.extra import SoftLaplace
+from core_ppl.distributions.util import log1mexp
 
 __all__ = [
     "LeftTruncatedDistribution",
@@ -54,11 +55,6 @@ __all__ = [
 
 
 # --- standardised cdf and quantile of each supported family ------------------
-
-
-def _log1mexp(x):
-    # log(1 - exp(x)) for x <= 0, accurate on both sides of -log 2.
-    return jnp.where(x > -math.log(2.0), jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
 
 
 def _student_cdf(df, z):
@@ -220,7 +216,7 @@ class _Truncated(Distribution):
         _, log_cdf, _ = _family(self.base_dist)
         _, lo, hi = self._reflected()
         log_hi, log_lo = log_cdf(hi), log_cdf(lo)
-        return log_hi + _log1mexp(jnp.minimum(log_lo - log_hi, 0.0))
+        return log_hi + log1mexp(jnp.minimum(log_lo - log_hi, 0.0))
 
     def sample(self, key, sample_shape=()):
         cdf, _, icdf = _family(self.base_dist)

@@ -71,7 +71,7 @@ from core_ppl.distributions.transforms import (
     biject_to,
 )
 from core_ppl.handlers import block, scale, seed, substitute, trace
-from core_ppl.infer.initialization import init_to_median
+from core_ppl.infer.initialization import _is_latent, init_to_median
 from core_ppl.infer.util import (
     merge_model_args,
     potential_energy,
@@ -85,6 +85,7 @@ __all__ = [
     "AutoDelta",
     "AutoDiagonalNormal",
     "AutoGuide",
+    "AutoGuideList",
     "AutoLaplaceApproximation",
     "AutoLowRankMultivariateNormal",
     "AutoMultivariateNormal",
@@ -241,6 +242,7 @@ class AutoGuide:
         self._sites = None
         self._init_locs = None
         self._setup_args = None
+        self._model_sites = _ModelSites()
 
     # -- prototype --
 
@@ -250,7 +252,7 @@ class AutoGuide:
         # Block: the prototype runs of the model must not reach the handlers
         # around the guide (e.g. the trace SVI records).
         with block():
-            sites = _inspect_model(self, args, kwargs)
+            sites, self._model_sites = _inspect_model(self, args, kwargs)
             arrays, static = split_model_args(args, kwargs)
             init_locs, is_finite = _init_locs_jit(
                 rng_key,
@@ -324,20 +326,49 @@ class AutoGuide:
         params : dict
             Constrained guide parameters, e.g. ``SVI.get_params(state)``.
         *args, **kwargs
-            The model's arguments, used by :class:`AutoLaplaceApproximation`
-            only (by default those of the guide's first call).
+            The model's arguments (by default those of the guide's first
+            call), used by :class:`AutoLaplaceApproximation` and to compute
+            the model's deterministic sites.
         sample_shape : tuple, default=()
             Leading shape of the draws.
 
         Returns
         -------
         dict
-            Site name -> array of shape ``sample_shape + site_shape``.
+            Site name -> array of shape ``sample_shape + site_shape``: the
+            latent sites and, as in NumPyro, the model's deterministic sites.
         """
         self._require_prototype("sample_posterior")
-        return _sample_posterior_jit(
-            rng_key, params, guide=self, sample_shape=tuple(sample_shape)
+        sample_shape = tuple(sample_shape)
+        latent = _sample_posterior_jit(
+            rng_key, params, guide=self, sample_shape=sample_shape
         )
+        return self._add_deterministic(
+            rng_key, params, latent, sample_shape, args, kwargs
+        )
+
+    def _add_deterministic(self, rng_key, params, latent, sample_shape, args, kwargs):
+        """``latent`` with the model's deterministic sites, computed by running
+        the model on each draw (NumPyro's autoguides do the same)."""
+        names = self._model_sites
+        if not names.deterministic:
+            return latent
+        from core_ppl.infer.predictive import Predictive
+
+        args, kwargs = (args, kwargs) if args or kwargs else self._setup_args
+        # Only the model's own params: the guide's would be dead arguments of
+        # the compiled program, whose text then no longer tells programs for
+        # different guides apart (the on-disk cache keys on that text).
+        predictive = Predictive(
+            self.model,
+            latent,
+            params={k: v for k, v in params.items() if k in names.params},
+            return_sites=names.deterministic,
+            batch_ndims=len(sample_shape),
+        )
+        # A key of its own: the latent draws stay those of ``rng_key``.
+        values = predictive(jax.random.fold_in(rng_key, 1), *args, **kwargs)
+        return {**latent, **values}
 
     def _sample_posterior(self, rng_key, params, sample_shape):
         raise NotImplementedError
@@ -359,10 +390,6 @@ def _init_trace(rng_key, model, init_loc_fn, args, kwargs):
     return trace(seeded).get_trace(*args, **kwargs)
 
 
-def _is_latent(site):
-    return site["type"] == "sample" and not site["is_observed"]
-
-
 def _inspect_model(guide, args, kwargs):
     """Describe the model's latent sites, tracing it abstractly
     (``jax.eval_shape``: nothing is drawn or compiled).
@@ -370,11 +397,12 @@ def _inspect_model(guide, args, kwargs):
     Latent sites must be continuous, and inside subsampled plates only if
     the guide handles local latents.
     """
-    found = []
+    found, deterministic = [], []
 
     def inspect(rng_key):
         model_trace = _init_trace(rng_key, guide.model, guide.init_loc_fn, args, kwargs)
         found.extend(site for site in model_trace.values() if _is_latent(site))
+        deterministic.append(_ModelSites.of(model_trace))
 
     jax.eval_shape(inspect, jax.random.PRNGKey(0))
     guide_name = type(guide).__name__
@@ -383,6 +411,12 @@ def _inspect_model(guide, args, kwargs):
     sites = OrderedDict()
     for site in found:
         name, support = site["name"], site["fn"].support
+        if isinstance(_innermost(site["fn"]), dist.Delta):
+            raise ValueError(
+                f"{guide_name}: latent site '{name}' is a Delta (a point mass); "
+                "an autoguide cannot fit it: observe it (obs=...) or make it a "
+                "deterministic site"
+            )
         if support.is_discrete:
             raise ValueError(
                 f"{guide_name}: latent site '{name}' has a discrete support "
@@ -403,7 +437,42 @@ def _inspect_model(guide, args, kwargs):
                 f"plate '{frames[0].name}'; use AutoNormal or AutoDelta for local "
                 "latent variables"
             )
-    return sites
+    return sites, deterministic[0]
+
+
+class _ModelSites(NamedTuple):
+    """Names of a model's sites that ``sample_posterior`` needs.
+
+    latent : tuple of str
+        Its latent sample sites.
+    deterministic : tuple of str
+        Its deterministic sites, returned with the latent draws.
+    params : tuple of str
+        Its own param sites, substituted when computing the deterministic
+        sites (and only those: see ``AutoGuide._add_deterministic``).
+    """
+
+    latent: tuple = ()
+    deterministic: tuple = ()
+    params: tuple = ()
+
+    @classmethod
+    def of(cls, model_trace):
+        def names(keep):
+            return tuple(n for n, site in model_trace.items() if keep(site))
+
+        return cls(
+            latent=names(_is_latent),
+            deterministic=names(lambda site: site["type"] == "deterministic"),
+            params=names(lambda site: site["type"] == "param"),
+        )
+
+
+def _innermost(fn):
+    """The distribution under the wrappers (expand, to_event, mask)."""
+    while hasattr(fn, "base_dist") and not isinstance(fn, dist.TransformedDistribution):
+        fn = fn.base_dist
+    return fn
 
 
 @functools.partial(jit, static_argnames=("model", "init_loc_fn", "static"))
@@ -878,12 +947,159 @@ class AutoLaplaceApproximation(AutoContinuous):
 
     def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
         precision = self.hessian(params, *args, **kwargs)
-        return _sample_laplace_jit(
-            rng_key, params, precision, guide=self, sample_shape=tuple(sample_shape)
+        sample_shape = tuple(sample_shape)
+        latent = _sample_laplace_jit(
+            rng_key, params, precision, guide=self, sample_shape=sample_shape
+        )
+        return self._add_deterministic(
+            rng_key, params, latent, sample_shape, args, kwargs
         )
 
     def _marginal_sd(self, params):
         return jnp.sqrt(jnp.diagonal(jnp.linalg.inv(self.hessian(params))))
+
+
+# --- a guide made of parts -----------------------------------------------------------
+
+
+class AutoGuideList(AutoGuide):
+    """A guide made of autoguides, each over some of the model's latent sites.
+
+    Give each part the model restricted to its sites, e.g.
+    ``handlers.block(model, expose=["z"])`` for one part and
+    ``handlers.block(model, hide=["z"])`` for another; the parts' sites must
+    not overlap, and together they must cover every latent site of the model.
+    Calling the guide calls every part in the order appended; parameters keep
+    the parts' own names (give parts distinct ``prefix`` values if two parts
+    of one type would otherwise share a name).
+
+    Parameters
+    ----------
+    model : callable
+        The whole model.
+    prefix, init_loc_fn, init_scale
+        As in :class:`AutoGuide`; the parts use their own.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> import core_ppl as ppl, core_ppl.distributions as dist
+    >>> from core_ppl import handlers
+    >>> from core_ppl.infer.autoguide import AutoDelta, AutoGuideList, AutoNormal
+    >>> def model():
+    ...     ppl.sample("a", dist.Normal(0.0, 1.0))
+    ...     ppl.sample("b", dist.HalfNormal(1.0))
+    >>> guide = AutoGuideList(model)
+    >>> guide.append(AutoNormal(handlers.block(model, expose=["a"])))
+    >>> guide.append(AutoDelta(handlers.block(model, expose=["b"])))
+    >>> sorted(handlers.seed(guide, rng_seed=0)())
+    ['a', 'b']
+    """
+
+    def __init__(
+        self, model, *, prefix="auto", init_loc_fn=init_to_median, init_scale=0.1
+    ):
+        super().__init__(
+            model, prefix=prefix, init_loc_fn=init_loc_fn, init_scale=init_scale
+        )
+        self._guides = []
+
+    def append(self, part):
+        """Add an autoguide over some of the model's latent sites."""
+        if not isinstance(part, AutoGuide):
+            raise TypeError(
+                f"AutoGuideList.append: part must be an AutoGuide, got "
+                f"{type(part).__name__}"
+            )
+        if self._sites is not None:
+            raise RuntimeError(
+                "AutoGuideList.append: the guide has already seen the model; "
+                "append every part before the first call"
+            )
+        self._guides.append(part)
+
+    def __getitem__(self, index):
+        return self._guides[index]
+
+    def __len__(self):
+        return len(self._guides)
+
+    def _setup_prototype(self, *args, **kwargs):
+        if not self._guides:
+            raise ValueError("AutoGuideList: append at least one part first")
+        sites = OrderedDict()
+        for part in self._guides:
+            part._ensure_prototype(args, kwargs)
+            for name, site in part._sites.items():
+                if name in sites:
+                    raise ValueError(
+                        f"AutoGuideList: latent site '{name}' is in two parts; "
+                        "restrict each part's model with handlers.block"
+                    )
+                sites[name] = site
+        self._model_sites = _model_sites(self.model, args, kwargs)
+        missing = [name for name in self._model_sites.latent if name not in sites]
+        if missing:
+            raise ValueError(
+                f"AutoGuideList: latent site(s) {missing} of the model are in no "
+                "part; append a part for them"
+            )
+        self._sites = sites
+        self._setup_args = (args, kwargs)
+
+    def _program_key(self):
+        parts = tuple(part._program_key() for part in self._guides)
+        return super()._program_key() + (parts,)
+
+    def __call__(self, *args, **kwargs):
+        self._ensure_prototype(args, kwargs)
+        result = {}
+        for part in self._guides:
+            result.update(part(*args, **kwargs))
+        return result
+
+    def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
+        self._require_prototype("sample_posterior")
+        sample_shape = tuple(sample_shape)
+        latent = {}
+        for i, part in enumerate(self._guides):
+            draws = part.sample_posterior(
+                jax.random.fold_in(rng_key, i),
+                params,
+                *args,
+                sample_shape=sample_shape,
+                **kwargs,
+            )
+            latent.update({name: draws[name] for name in part._sites})
+        return self._add_deterministic(
+            rng_key, params, latent, sample_shape, args, kwargs
+        )
+
+    def median(self, params):
+        self._require_prototype("median")
+        return {k: v for part in self._guides for k, v in part.median(params).items()}
+
+    def quantiles(self, params, quantiles):
+        self._require_prototype("quantiles")
+        return {
+            k: v
+            for part in self._guides
+            for k, v in part.quantiles(params, quantiles).items()
+        }
+
+
+def _model_sites(model, args, kwargs):
+    """The :class:`_ModelSites` of ``model``, traced abstractly."""
+    found = []
+
+    def inspect(rng_key):
+        with block():
+            seeded = seed(model, rng_seed=rng_key)
+            model_trace = trace(seeded).get_trace(*args, **kwargs)
+        found.append(_ModelSites.of(model_trace))
+
+    jax.eval_shape(inspect, jax.random.PRNGKey(0))
+    return found[0]
 
 
 # --- compiled helpers (the guide is static: equal guides share the program) --------

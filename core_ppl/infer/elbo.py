@@ -16,13 +16,15 @@ vectorised with ``vmap``.
 Two variants follow NumPyro:
 
 * :class:`TraceMeanField_ELBO` replaces ``log p(z) - log q(z)`` of a latent
-  site by ``-KL(q || p)`` computed in closed form when both sides allow it
-  (Normal/Normal, MultivariateNormal/MultivariateNormal, through ``to_event``
-  and ``expand``), which removes that term's Monte Carlo noise without
-  changing the expectation; other sites keep the Monte Carlo term. It
-  assumes a mean-field guide whose sites' distributions do not depend on
-  the values of other latents in a way the KL would miss (NumPyro's caveat):
-  the KL is that of the two conditional distributions seen in this particle.
+  site by ``-KL(q || p)`` computed in closed form when
+  :func:`~core_ppl.distributions.kl_divergence` has a rule for the pair
+  (Normal/Normal, MultivariateNormal/MultivariateNormal, Gamma/Gamma, ...,
+  through ``to_event`` and ``expand``), which removes that term's Monte
+  Carlo noise without changing the expectation; other sites keep the Monte
+  Carlo term. It assumes a mean-field guide whose sites' distributions do
+  not depend on the values of other latents in a way the KL would miss
+  (NumPyro's caveat): the KL is that of the two conditional distributions
+  seen in this particle.
 * :class:`RenyiELBO` is the variational Renyi bound of order ``alpha`` (Li
   and Turner 2016, eq. 5): ``1/(1 - alpha) log E_q[(p(x, z)/q(z))^(1 -
   alpha)]``, estimated with ``num_particles`` draws inside the logarithm;
@@ -42,12 +44,7 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from core_ppl.distributions.continuous import MultivariateNormal, Normal
-from core_ppl.distributions.distribution import (
-    ExpandedDistribution,
-    Independent,
-    sum_rightmost,
-)
+from core_ppl.distributions.kl import kl_divergence
 from core_ppl.handlers import replay, seed, substitute, trace
 from core_ppl.infer.util import log_density
 
@@ -61,9 +58,12 @@ class ELBO:
     ----------
     num_particles : int, default=1
         Number of Monte Carlo draws averaged per estimate.
+    vectorize_particles : bool, default=True
+        Compute the particles at once with ``vmap`` (faster), or one after
+        the other with ``lax.map`` (memory of one particle), as NumPyro's.
     """
 
-    def __init__(self, num_particles=1):
+    def __init__(self, num_particles=1, vectorize_particles=True):
         if (
             isinstance(num_particles, bool)
             or not isinstance(num_particles, int)
@@ -72,7 +72,18 @@ class ELBO:
             raise ValueError(
                 f"num_particles must be a positive int, got {num_particles!r}"
             )
+        if not isinstance(vectorize_particles, bool):
+            raise TypeError(
+                f"vectorize_particles must be a bool, got {vectorize_particles!r}"
+            )
         self.num_particles = num_particles
+        self.vectorize_particles = vectorize_particles
+
+    def _map_particles(self, fn, keys):
+        """``fn`` over the particles' keys: vectorised or sequential."""
+        if self.vectorize_particles:
+            return jax.vmap(fn)(keys)
+        return jax.lax.map(fn, keys)
 
     def loss(self, rng_key, param_map, model, guide, *args, **kwargs):
         """Return a differentiable estimate of the negative ELBO.
@@ -97,11 +108,12 @@ class ELBO:
         else:
             keys = jax.random.split(rng_key, self.num_particles)
             elbo = jnp.mean(
-                jax.vmap(
+                self._map_particles(
                     lambda key: self._single_particle_elbo(
                         key, param_map, model, guide, args, kwargs
-                    )
-                )(keys)
+                    ),
+                    keys,
+                )
             )
         return -elbo
 
@@ -115,7 +127,10 @@ class ELBO:
         return hash((type(self).__name__, tuple(sorted(vars(self).items()))))
 
     def __repr__(self):
-        return f"{type(self).__name__}(num_particles={self.num_particles})"
+        return (
+            f"{type(self).__name__}(num_particles={self.num_particles}, "
+            f"vectorize_particles={self.vectorize_particles})"
+        )
 
 
 def _check_reparameterisable(guide_trace, elbo_name="Trace_ELBO"):
@@ -153,7 +168,9 @@ class Trace_ELBO(ELBO):
     Parameters
     ----------
     num_particles : int, default=1
-        Number of draws averaged per estimate, vectorised with ``vmap``.
+        Number of draws averaged per estimate.
+    vectorize_particles : bool, default=True
+        Draw them with ``vmap`` (True) or one after the other (False).
     """
 
     def _single_particle_elbo(self, rng_key, param_map, model, guide, args, kwargs):
@@ -193,62 +210,14 @@ def _site_log_prob(site):
 # --- closed-form KL divergences -------------------------------------------------
 
 
-def _kl_normal_normal(q, p):
-    ratio = (q.scale / p.scale) ** 2
-    return 0.5 * (ratio + ((q.loc - p.loc) / p.scale) ** 2 - 1.0 - jnp.log(ratio))
-
-
-def _kl_mvn_mvn(q, p):
-    # KL = 1/2 [tr(Sp^-1 Sq) + m^T Sp^-1 m - k + log det Sp - log det Sq], with
-    # both traces and the quadratic form through triangular solves by Lp.
-    k = q.event_shape[0]
-    shape = jnp.broadcast_shapes(p.scale_tril.shape, q.scale_tril.shape)
-    lp = jnp.broadcast_to(p.scale_tril, shape)
-    solve = jax.scipy.linalg.solve_triangular
-    trace_term = jnp.sum(solve(lp, q.scale_tril, lower=True) ** 2, axis=(-2, -1))
-    diff = (q.loc - p.loc)[..., None]
-    diff = jnp.broadcast_to(diff, lp.shape[:-1] + (1,))
-    mahalanobis = jnp.sum(solve(lp, diff, lower=True) ** 2, axis=(-2, -1))
-    log_det = jnp.sum(
-        jnp.log(jnp.diagonal(p.scale_tril, axis1=-2, axis2=-1)), -1
-    ) - jnp.sum(jnp.log(jnp.diagonal(q.scale_tril, axis1=-2, axis2=-1)), -1)
-    return 0.5 * (trace_term + mahalanobis - k) + log_det
-
-
-def _unexpand(d):
-    """The base of an ``expand``-ed distribution (KL broadcasts later)."""
-    while isinstance(d, ExpandedDistribution):
-        d = d.base_dist
-    return d
-
-
 def _kl_divergence(q, p):
-    """``KL(q || p)`` in closed form, batch-shaped, or None when unknown.
-
-    Known pairs: Normal/Normal and MultivariateNormal/MultivariateNormal,
-    through ``expand`` and through ``to_event`` with the same number of
-    reinterpreted dims on both sides.
-    """
-    batch_shape = jnp.broadcast_shapes(q.batch_shape, p.batch_shape)
-    q, p = _unexpand(q), _unexpand(p)
-    if isinstance(q, Independent) or isinstance(p, Independent):
-        if not (
-            isinstance(q, Independent)
-            and isinstance(p, Independent)
-            and q.reinterpreted_batch_ndims == p.reinterpreted_batch_ndims
-        ):
-            return None
-        inner = _kl_divergence(q.base_dist, p.base_dist)
-        if inner is None:
-            return None
-        kl = sum_rightmost(inner, q.reinterpreted_batch_ndims)
-    elif type(q) is Normal and type(p) is Normal:
-        kl = _kl_normal_normal(q, p)
-    elif type(q) is MultivariateNormal and type(p) is MultivariateNormal:
-        kl = _kl_mvn_mvn(q, p)
-    else:
+    """``KL(q || p)`` in closed form from the registry of
+    :mod:`core_ppl.distributions.kl`, batch-shaped, or None when no closed
+    form applies (no registered pair, or event shapes that differ)."""
+    try:
+        return kl_divergence(q, p)
+    except (NotImplementedError, ValueError):
         return None
-    return jnp.broadcast_to(kl, batch_shape)
 
 
 class TraceMeanField_ELBO(ELBO):
@@ -267,7 +236,9 @@ class TraceMeanField_ELBO(ELBO):
     Parameters
     ----------
     num_particles : int, default=1
-        Number of draws averaged per estimate, vectorised with ``vmap``.
+        Number of draws averaged per estimate.
+    vectorize_particles : bool, default=True
+        Draw them with ``vmap`` (True) or one after the other (False).
     """
 
     def _single_particle_elbo(self, rng_key, param_map, model, guide, args, kwargs):
@@ -363,9 +334,11 @@ class RenyiELBO(ELBO):
         refused (use :class:`Trace_ELBO`).
     num_particles : int, default=2
         Draws inside the logarithm.
+    vectorize_particles : bool, default=True
+        Draw them with ``vmap`` (True) or one after the other (False).
     """
 
-    def __init__(self, alpha=0, num_particles=2):
+    def __init__(self, alpha=0, num_particles=2, vectorize_particles=True):
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
             raise TypeError(f"RenyiELBO: alpha must be a float, got {alpha!r}")
         if not math.isfinite(alpha) or alpha == 1:
@@ -373,11 +346,16 @@ class RenyiELBO(ELBO):
                 f"RenyiELBO: alpha must be finite and != 1, got {alpha!r}; "
                 "alpha = 1 is the ordinary ELBO, use Trace_ELBO"
             )
-        super().__init__(num_particles=num_particles)
+        super().__init__(
+            num_particles=num_particles, vectorize_particles=vectorize_particles
+        )
         self.alpha = float(alpha)
 
     def __repr__(self):
-        return f"RenyiELBO(alpha={self.alpha}, num_particles={self.num_particles})"
+        return (
+            f"RenyiELBO(alpha={self.alpha}, num_particles={self.num_particles}, "
+            f"vectorize_particles={self.vectorize_particles})"
+        )
 
     def _particle(self, rng_key, param_map, model, guide, args, kwargs):
         """Log weight of one draw, per element of the common plates, and the
@@ -413,7 +391,7 @@ class RenyiELBO(ELBO):
                 kwargs,
             )
 
-        log_weights, plate_scale = jax.vmap(particle)(keys)
+        log_weights, plate_scale = self._map_particles(particle, keys)
         scaled = (1.0 - self.alpha) * log_weights
         log_mean = jax.nn.logsumexp(scaled, axis=0) - math.log(self.num_particles)
         return -jnp.sum(log_mean / (1.0 - self.alpha)) * plate_scale[0]

@@ -103,6 +103,8 @@ def _loss_fn(unconstrained, rng_key, config, args, kwargs):
 
 def _all_finite(tree):
     leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        return jnp.array(True)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
@@ -262,11 +264,9 @@ class SVI:
             data=init_params,
         )
         model_trace = trace(model).get_trace(*args, **kwargs)
+        # No param sites at all is legitimate (NumPyro runs it): the loss is
+        # then a Monte Carlo estimate at fixed guide, and the steps move nothing.
         sites = _collect_param_sites(guide_trace, model_trace)
-        if not sites:
-            raise ValueError(
-                "SVI.init: neither the model nor the guide has param sites"
-            )
         self._transforms = {
             name: biject_to(site["kwargs"]["constraint"])
             for name, site in sites.items()

@@ -269,7 +269,7 @@ def test_lkj_validation():
     with pytest.raises(ValueError, match="dimension"):
         dist.LKJ(1)
     with pytest.raises(ValueError, match="sample_method"):
-        dist.LKJ(3, sample_method="cvine")
+        dist.LKJ(3, sample_method="bogus")
     with pytest.raises(ValueError, match="'concentration'"):
         dist.LKJ(3, jnp.array([1.0, -2.0]), validate_args=True)
     with pytest.raises(ValueError, match="corr_matrix"):
