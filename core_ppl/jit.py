@@ -262,7 +262,13 @@ def _load_or_compile(lowered, options):
     text = lowered.as_text()
     if _has_host_callbacks(lowered, text):
         return lowered.compile()
-    key = cache.program_key(text, options)
+    # The lowered text omits arguments the program does not use, but the
+    # executable still takes them: their structure, shapes and dtypes belong
+    # in the key too, or two calls differing only there would share it.
+    signature = jax.tree.map(
+        lambda arg: (arg.shape, str(arg.dtype)), lowered.args_info
+    )
+    key = cache.program_key(f"{text}\n{lowered.in_tree}\n{signature}", options)
     body = cache.load(key)
     if body is not None:
         try:
