@@ -31,6 +31,11 @@ from jax import lax
 from jax.scipy.special import expit, logit
 
 from core_ppl.distributions import constraints
+from core_ppl.distributions.util import (
+    matrix_to_tril_vec,
+    sum_rightmost,
+    vec_to_tril_matrix,
+)
 
 __all__ = [
     "AffineTransform",
@@ -61,10 +66,6 @@ __all__ = [
     "ZeroSumTransform",
     "biject_to",
 ]
-
-
-def _sum_rightmost(x, n):
-    return jnp.sum(x, axis=tuple(range(-n, 0))) if n > 0 else x
 
 
 class Transform:
@@ -357,7 +358,7 @@ class ComposeTransform(Transform):
         for i, part in enumerate(self.parts):
             y_part = y if i == len(self.parts) - 1 else part(x)
             term = part.log_abs_det_jacobian(x, y_part)
-            total = total + _sum_rightmost(term, jnp.ndim(term) - batch_ndim)
+            total = total + sum_rightmost(term, jnp.ndim(term) - batch_ndim)
             x = y_part
         return total
 
@@ -419,7 +420,7 @@ class IndependentTransform(Transform):
 
     def log_abs_det_jacobian(self, x, y):
         term = self.base_transform.log_abs_det_jacobian(x, y)
-        return _sum_rightmost(term, self.reinterpreted_batch_ndims)
+        return sum_rightmost(term, self.reinterpreted_batch_ndims)
 
     def forward_shape(self, shape):
         return self.base_transform.forward_shape(shape)
@@ -452,17 +453,6 @@ def _tril_size_to_dim(n, strict, name):
         kind = "K(K-1)/2" if strict else "K(K+1)/2"
         raise ValueError(f"{name}: last dimension {n} is not of the form {kind}")
     return k
-
-
-def _vec_to_tril(vec, k, diagonal):
-    rows, cols = jnp.tril_indices(k, diagonal)
-    out = jnp.zeros(jnp.shape(vec)[:-1] + (k, k), dtype=jnp.result_type(vec, float))
-    return out.at[..., rows, cols].set(vec)
-
-
-def _tril_to_vec(mat, diagonal):
-    rows, cols = jnp.tril_indices(jnp.shape(mat)[-1], diagonal)
-    return mat[..., rows, cols]
 
 
 def _exclusive_cumsum(x, axis=-1):
@@ -552,12 +542,12 @@ class LowerCholeskyTransform(Transform):
     def __call__(self, x):
         _check_last_dim("LowerCholeskyTransform", x)
         k = _tril_size_to_dim(jnp.shape(x)[-1], False, "LowerCholeskyTransform")
-        strict = _vec_to_tril(x[..., :-k], k, -1)
+        strict = vec_to_tril_matrix(x[..., :-k], -1)
         return strict + _diag_embed(jnp.exp(x[..., -k:]))
 
     def _inverse(self, y):
         diag = jnp.diagonal(y, axis1=-2, axis2=-1)
-        return jnp.concatenate([_tril_to_vec(y, -1), jnp.log(diag)], axis=-1)
+        return jnp.concatenate([matrix_to_tril_vec(y, -1), jnp.log(diag)], axis=-1)
 
     def log_abs_det_jacobian(self, x, y):
         k = jnp.shape(y)[-1]
@@ -602,8 +592,8 @@ class CorrCholeskyTransform(Transform):
         _check_last_dim("CorrCholeskyTransform", x)
         x = jnp.asarray(x, dtype=jnp.result_type(x, float))
         k = _tril_size_to_dim(x.shape[-1], True, "CorrCholeskyTransform")
-        z = _vec_to_tril(jnp.tanh(x), k, -1)
-        log_1m_z2 = _vec_to_tril(_log_1m_tanh_sq(x), k, -1)
+        z = vec_to_tril_matrix(jnp.tanh(x), -1)
+        log_1m_z2 = vec_to_tril_matrix(_log_1m_tanh_sq(x), -1)
         # log of the stick left in row i before column j: prod_{k<j}(1 - z_ik^2).
         log_rest = _exclusive_cumsum(log_1m_z2)
         return k, z, log_1m_z2, log_rest
@@ -616,7 +606,7 @@ class CorrCholeskyTransform(Transform):
     def _inverse(self, y):
         strict = jnp.tril(y, -1)
         rest = 1.0 - _exclusive_cumsum(strict**2)
-        z = _tril_to_vec(strict / jnp.sqrt(rest), -1)
+        z = matrix_to_tril_vec(strict / jnp.sqrt(rest), -1)
         eps = jnp.finfo(z.dtype).eps
         return jnp.arctanh(jnp.clip(z, -1.0 + eps, 1.0 - eps))
 
@@ -718,13 +708,13 @@ class ScaledUnitLowerCholeskyTransform(Transform):
 
     def __call__(self, x):
         k = self._dim(jnp.shape(x)[-1])
-        unit = _vec_to_tril(x[..., :-k], k, -1)
+        unit = vec_to_tril_matrix(x[..., :-k], -1)
         unit = unit + jnp.eye(k, dtype=unit.dtype)
         return unit * jax.nn.softplus(x[..., -k:])[..., :, None]
 
     def _inverse(self, y):
         diag = jnp.diagonal(y, axis1=-2, axis2=-1)
-        strict = _tril_to_vec(y / diag[..., :, None], -1)
+        strict = matrix_to_tril_vec(y / diag[..., :, None], -1)
         return jnp.concatenate([strict, SoftplusTransform()._inverse(diag)], axis=-1)
 
     def log_abs_det_jacobian(self, x, y):
@@ -819,13 +809,13 @@ class SoftplusLowerCholeskyTransform(Transform):
     def __call__(self, x):
         _check_last_dim("SoftplusLowerCholeskyTransform", x)
         k = _tril_size_to_dim(jnp.shape(x)[-1], False, "SoftplusLowerCholeskyTransform")
-        strict = _vec_to_tril(x[..., :-k], k, -1)
+        strict = vec_to_tril_matrix(x[..., :-k], -1)
         return strict + _diag_embed(jax.nn.softplus(x[..., -k:]))
 
     def _inverse(self, y):
         diag = jnp.diagonal(y, axis1=-2, axis2=-1)
         free_diag = SoftplusTransform()._inverse(diag)
-        return jnp.concatenate([_tril_to_vec(y, -1), free_diag], axis=-1)
+        return jnp.concatenate([matrix_to_tril_vec(y, -1), free_diag], axis=-1)
 
     def log_abs_det_jacobian(self, x, y):
         k = jnp.shape(y)[-1]
