@@ -22,10 +22,14 @@ from the adapted state; that run gives the time per leapfrog step, steps per
 draw, min ESS per draw, min ESS per second of sampling (compile time
 subtracted) and divergences. ``--show-warmup`` prints each run's adapted
 step size and inverse mass matrix. ``--in-process REPEATS`` also times
-the COVTYPE gradient and the samplers' leapfrog steps with both libraries in
-one process, alternating (less noisy on a shared machine; a repeat of the
-HMM's 500 draws takes ~5 s). ``--small-loop-threshold BYTES`` runs both
-libraries with XLA's small loops compiled as one function each
+the COVTYPE gradient and the samplers' leapfrog steps (with ``--gradient``
+also the HMM's and SKIM's gradients) with both libraries in one process,
+alternating (less noisy on a shared machine). ``--sweep SEEDS`` runs that
+many single chains of HMM and SKIM per library (one fresh process each) and
+prints the quartiles of their divergences, min ESS per draw, steps per draw
+and step sizes: single HMM chains vary more than the samplers differ, so a
+few pairs cannot settle those figures. ``--small-loop-threshold BYTES`` runs
+both libraries with XLA's small loops compiled as one function each
 (``core_ppl.util.set_small_loop_threshold``).
 
 Run it from a virtual environment holding numpyro (never a dependency)::
@@ -257,6 +261,54 @@ def sample_model(library, name, num_warmup, num_draws, seed):
     }
 
 
+def sweep_seeds(library, name, num_warmup, num_draws, seeds):
+    """Chains started from ``seeds`` different keys in one process (the
+    program compiled once): per chain the divergences, min ESS per draw,
+    steps per draw and adapted step size of a second run of ``num_draws``
+    from the adapted state. Single chains of the HMM vary far more than the
+    two samplers differ, so compare these distributions, not a few pairs."""
+    ppl, dist, infer, _ = _library(library)
+    model, args = models(ppl, dist)[name], DATA[name]()
+    rows = []
+    for seed in range(seeds):
+        mcmc = infer.MCMC(
+            infer.NUTS(model),
+            num_warmup=num_warmup,
+            num_samples=num_draws,
+            progress_bar=False,
+        )
+        mcmc.run(jax.random.PRNGKey(seed), *args)
+        step_size, _ = _warmup_state(mcmc.last_state)
+        mcmc.post_warmup_state = mcmc.last_state
+        mcmc.run(jax.random.PRNGKey(seed + 1000), *args, extra_fields=("num_steps",))
+        fields = mcmc.get_extra_fields()
+        rows.append({
+            "divergences": int(np.sum(fields["diverging"])),
+            "min_ess_per_draw": _min_ess(mcmc.get_samples(), list(mcmc.last_state.z))
+            / num_draws,
+            "steps_per_draw": float(np.mean(fields["num_steps"])),
+            "step_size": step_size,
+        })
+    return rows
+
+
+def summarise_sweep(name, sweeps):
+    lines = [f"{name}: {len(sweeps['core_ppl'])} chains per library, one seed each"]
+    for key in ("divergences", "min_ess_per_draw", "steps_per_draw", "step_size"):
+        parts = []
+        for lib in LIBRARIES:
+            values = np.array([row[key] for row in sweeps[lib]], float)
+            q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+            parts.append(
+                f"{lib} median {median:.4g} [{q1:.4g}, {q3:.4g}] mean "
+                f"{values.mean():.4g}"
+            )
+        lines.append(f"  {key:>17}: " + "; ".join(parts))
+    zero = [sum(row["divergences"] == 0 for row in sweeps[lib]) for lib in LIBRARIES]
+    lines.append(f"  chains without divergences: ours {zero[0]}, numpyro {zero[1]}")
+    return "\n".join(lines)
+
+
 def _median_seconds(fn, repeats):
     fn()
     times = []
@@ -302,9 +354,9 @@ def time_gradient(library, num_draws, seed):
     }
 
 
-def _covtype_gradient(library, args):
+def _gradient(library, name, args):
     ppl, dist, _, initialize_model = _library(library)
-    model = models(ppl, dist)["covtype"]
+    model = models(ppl, dist)[name]
     info = initialize_model(jax.random.PRNGKey(0), model, model_args=args)
     grad = jax.jit(jax.value_and_grad(info.potential_fn))
     z = info.param_info.z
@@ -342,14 +394,16 @@ def _warm_sampler(library, name, args, num_warmup, num_draws):
     return sample
 
 
-def in_process(name, opts, repeats):
+def in_process(name, opts, repeats, gradient=False):
     """Ours and NumPyro's in one process, called alternately ``repeats``
-    times: the COVTYPE gradient, or a sampled model's time per leapfrog step
-    from its adapted state. Each pair's ratio sees the same load, which on a
-    shared machine moves more between processes than between two calls."""
+    times: the model's jitted gradient (always for COVTYPE), or a sampled
+    model's time per leapfrog step from its adapted state. Each pair's ratio
+    sees the same load, which on a shared machine moves more between
+    processes than between two calls."""
     args = DATA[name]()
-    if name == "covtype":
-        timed = {lib: _covtype_gradient(lib, args) for lib in LIBRARIES}
+    gradient = gradient or name == "covtype"
+    if gradient:
+        timed = {lib: _gradient(lib, name, args) for lib in LIBRARIES}
     else:
         budget = {"hmm": opts.hmm, "skim": opts.skim}[name]
         timed = {lib: _warm_sampler(lib, name, args, *budget) for lib in LIBRARIES}
@@ -360,7 +414,7 @@ def in_process(name, opts, repeats):
         for lib, call in timed.items():
             seconds[lib].append(call())
     ratio = np.array(seconds["core_ppl"]) / np.array(seconds["numpyro"])
-    what = "gradient" if name == "covtype" else "leapfrog step"
+    what = "gradient" if gradient else "leapfrog step"
     return (
         f"{name} {what}, one process, {repeats} alternating calls: ours "
         f"{1e3 * np.median(seconds['core_ppl']):.4g} ms, numpyro "
@@ -386,6 +440,17 @@ def _in_fresh_process(library, name, opts, seed):
     out = subprocess.run(command, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{library}:{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _sweep_in_fresh_process(library, name, opts):
+    command = [
+        sys.executable, __file__, f"--only-sweep={library}:{name}:{opts.sweep}",
+        f"--hmm={opts.hmm[0]},{opts.hmm[1]}", f"--skim={opts.skim[0]},{opts.skim[1]}",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{library}:{name} sweep failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -453,12 +518,25 @@ def main():
         "times (COVTYPE gradient; leapfrog step of HMM and SKIM)",
     )
     parser.add_argument(
+        "--gradient",
+        action="store_true",
+        help="with --in-process, also time the jitted gradient of HMM and SKIM",
+    )
+    parser.add_argument(
         "--small-loop-threshold",
         type=int,
         help="call core_ppl.util.set_small_loop_threshold(BYTES) first; the "
         "fresh processes of both libraries inherit it",
     )
+    parser.add_argument(
+        "--sweep",
+        type=int,
+        metavar="SEEDS",
+        help="also run SEEDS single chains of HMM and SKIM per library, each "
+        "library in one fresh process, and print the figures' quartiles",
+    )
     parser.add_argument("--only", help=argparse.SUPPRESS)  # LIBRARY:MODEL:SEED
+    parser.add_argument("--only-sweep", help=argparse.SUPPRESS)  # LIB:MODEL:SEEDS
     opts = parser.parse_args()
     if opts.small_loop_threshold is not None:  # before JAX starts
         from core_ppl.util import set_small_loop_threshold
@@ -469,6 +547,11 @@ def main():
     if opts.only:
         library, name, seed = opts.only.split(":")
         print(json.dumps(run_one(library, name, opts, int(seed))))
+        return
+    if opts.only_sweep:
+        library, name, seeds = opts.only_sweep.split(":")
+        budget = {"hmm": opts.hmm, "skim": opts.skim}[name]
+        print(json.dumps(sweep_seeds(library, name, *budget, int(seeds))))
         return
     import numpyro
 
@@ -496,8 +579,15 @@ def main():
                     )
         if pairs:  # --pairs 0 with --in-process times in one process only
             print(summarise(name, pairs), flush=True)
+        if opts.sweep and name != "covtype":
+            sweeps = {
+                lib: _sweep_in_fresh_process(lib, name, opts) for lib in LIBRARIES
+            }
+            print(summarise_sweep(name, sweeps), flush=True)
         if opts.in_process:
             print(in_process(name, opts, opts.in_process), flush=True)
+            if opts.gradient and name != "covtype":
+                print(in_process(name, opts, opts.in_process, True), flush=True)
 
 
 if __name__ == "__main__":
