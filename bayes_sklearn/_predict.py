@@ -153,9 +153,9 @@ def _log_mean_proba(logits):
 
 
 # jax.jit, not core_ppl.jit: this program is elementwise work over a large
-# block, which the older CPU emitters core_ppl compiles its samplers with
-# (see core_ppl/jit.py) ran about 2x slower on a 2-core CPU; its compile is
-# well under a second.
+# block, which XLA's newer CPU emitters run faster than the older ones
+# core_ppl compiles its samplers with (see core_ppl/jit.py); its compile is
+# short either way.
 @jax.jit
 def glm_log_mean_proba(coef, intercept, X):
     """Log posterior predictive class probabilities of a logistic model.

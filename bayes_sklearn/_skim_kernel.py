@@ -319,9 +319,9 @@ def _gaussian_log_density(cov, y):
     the classic ``d/dK = (alpha alpha^T - K^{-1}) / 2`` with ``alpha = K^{-1}
     y`` (Rasmussen and Williams 2006, eq. 5.9), with ``K^{-1} = L^{-T} L^{-1}``
     from blocked triangular inversion and product (LAPACK's ``potri``, 2 N^3
-    / 3 multiply-adds in matrix products). A triangular solve against the
-    identity and a full product took 2.8 times as long at N = 224 on one CPU
-    thread, and differentiating through ``cholesky`` longer still. Only
+    / 3 multiply-adds in matrix products): a triangular solve against the
+    identity and a full product do more than twice the arithmetic, and
+    differentiating through ``cholesky`` more still. Only
     reverse mode is defined (NUTS and SVI need nothing else).
     """
     value, _ = _gaussian_log_density_fwd(cov, y)

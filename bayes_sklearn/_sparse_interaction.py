@@ -1210,8 +1210,8 @@ def _single_threaded_blas():
 
     Every gradient calls LAPACK on one N x N matrix per chain, from inside
     XLA's own thread pool; multi-threaded OpenBLAS on top of that
-    oversubscribes the cores and, on a loaded machine, made Cholesky
-    factorisations 20-100 times slower (measured on 2 cores). scikit-learn's
+    oversubscribes the cores and, on a loaded machine, makes Cholesky
+    factorisations an order of magnitude slower or worse. scikit-learn's
     KMeans limits BLAS threads around its loop for the same reason.
     """
     return threadpool_limits(limits=1, user_api="blas")

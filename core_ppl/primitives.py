@@ -249,7 +249,7 @@ def _subsample_indices(size, subsample_size, rng_key=None):
     num_draws = _draws_for_distinct(size, subsample_size)
     if num_draws < size // 4:
         # Mini-batches much smaller than the data: cost independent of size
-        # (top_k of size uniforms took ~25 ms per step at size = 581,012).
+        # (top_k over ``size`` uniforms would touch every row at every step).
         return _distinct_uniform_indices(rng_key, size, subsample_size, num_draws)
     # The indices of the k largest of n uniforms are a uniform draw without
     # replacement, in O(n log k) rather than the O(n log n) of a permutation.

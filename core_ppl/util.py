@@ -169,13 +169,11 @@ def set_small_loop_threshold(num_bytes: int = 2**20) -> None:
     included, fits in ``num_bytes`` into a single function instead
     (its CPU backend option ``xla_cpu_small_while_loop_byte_threshold``).
 
-    Measured on a 2-core CPU (``benchmarks/small_models.py`` and
-    ``model_selection.py``): NUTS on eight schools sampled ~4x faster and
-    compiled ~25% faster; on breast cancer (569 x 30) sampling ran ~1.5x
-    faster (a grid search of ``BayesianLogisticRegression``, compile
-    included, 1.1-1.4x), and XLA kept one core busy instead of two. Loops over bigger data keep the default
-    runtime, whose matrix products are faster on large arrays, hence a
-    threshold rather than always on.
+    Small models then sample several times faster and compile faster, and
+    XLA keeps one core busy instead of two (``benchmarks/small_models.py``
+    and ``model_selection.py`` measure it; the README records the figures).
+    Loops over bigger data keep the default runtime, whose matrix products
+    are faster on large arrays, hence a threshold rather than always on.
 
     Parameters
     ----------

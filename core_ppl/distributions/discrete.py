@@ -79,11 +79,9 @@ def _log1p_exp(x):
 
     The value is ``jax.nn.softplus``'s, but with its gradient it compiles to
     less element-wise work (softplus is a ``logaddexp`` whose own derivative
-    guards infinities): 1.3 ms instead of 2.2 ms (medians of 300) for the
-    value and gradient on 581,012 logits. That is all the work a Bernoulli
-    likelihood on large data (COVTYPE) does besides its two matrix-vector
-    products; NUTS on breast cancer (569 x 30) took 0.92x the time per
-    leapfrog step (0.83-0.96x, 8 alternating runs). The derivative is
+    guards infinities), and that is all the work a Bernoulli likelihood on
+    large data (COVTYPE) does besides its two matrix-vector products
+    (``benchmarks/paper_table.py`` times that gradient). The derivative is
     defined here because autodiff of the formula gets 0 at ``x = 0``
     (``d|x|/dx`` is 1 there), not 1/2.
     """
