@@ -142,9 +142,9 @@ def test_large_sparse_X_reaches_the_sampler_sparse(monkeypatch):
     seen = {}
     infer = BaseBayesianEstimator._infer
 
-    def spy(self, rng_key, args, context):
+    def spy(self, rng_key, args, context, **kwargs):
         seen["design"] = args[0]
-        return infer(self, rng_key, args, context)
+        return infer(self, rng_key, args, context, **kwargs)
 
     monkeypatch.setattr(BaseBayesianEstimator, "_infer", spy)
     clf = BayesianLogisticRegression(
