@@ -649,10 +649,11 @@ class ModelRegressor(RegressorMixin, _ModelEstimator):
     >>> class Line(ModelRegressor, model=line):
     ...     pass
     >>> X = np.linspace(-1, 1, 20)[:, None]
-    >>> reg = Line(prior_scale=2.0, n_warmup=100, n_draws=100, random_state=0)
+    >>> y = 2 * X[:, 0] + 0.3 * np.random.default_rng(0).normal(size=20)
+    >>> reg = Line(prior_scale=2.0, n_warmup=200, n_draws=200, random_state=0)
     >>> reg.get_params()["prior_scale"]
     2.0
-    >>> reg.fit(X, 2 * X[:, 0]).predict(X[:2], return_std=True)[0].shape
+    >>> reg.fit(X, y).predict(X[:2], return_std=True)[0].shape
     (2,)
     """
 
@@ -738,8 +739,9 @@ class ModelClassifier(
     >>> class Logistic(ModelClassifier, model=logistic):
     ...     pass
     >>> X = np.linspace(-2, 2, 40)[:, None]
-    >>> y = np.where(X[:, 0] > 0, "pos", "neg")
-    >>> clf = Logistic(n_warmup=100, n_draws=100, random_state=0).fit(X, y)
+    >>> noise = np.random.default_rng(0).normal(size=40)
+    >>> y = np.where(X[:, 0] + noise > 0, "pos", "neg")
+    >>> clf = Logistic(n_warmup=200, n_draws=300, random_state=0).fit(X, y)
     >>> clf.classes_
     array(['neg', 'pos'], dtype='<U3')
     >>> clf.predict([[-1.5], [1.5]])

@@ -951,7 +951,7 @@ class SparseInteractionRegressor(RegressorMixin, BaseBayesianEstimator):
     >>> X = rng.normal(size=(60, 5))
     >>> y = 2 * X[:, 0] - X[:, 1] + 1.5 * X[:, 0] * X[:, 1]
     >>> y = y + 0.05 * rng.normal(size=60)
-    >>> reg = SparseInteractionRegressor(n_warmup=200, n_draws=200,
+    >>> reg = SparseInteractionRegressor(n_warmup=500, n_draws=1000,
     ...                                  random_state=0).fit(X, y)
     >>> reg.active_features_
     array([0, 1])
