@@ -437,7 +437,9 @@ def _in_fresh_process(library, name, opts, seed):
         f"--hmm={opts.hmm[0]},{opts.hmm[1]}", f"--skim={opts.skim[0]},{opts.skim[1]}",
         f"--covtype-draws={opts.covtype_draws}",
     ]
-    out = subprocess.run(command, capture_output=True, text=True)
+    # Compile times are of a cold start: core_ppl's on-disk program cache off.
+    env = {**os.environ, "CORE_PPL_CACHE_DIR": "off"}
+    out = subprocess.run(command, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{library}:{name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
