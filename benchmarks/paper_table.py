@@ -264,8 +264,9 @@ def sample_model(library, name, num_warmup, num_draws, seed):
 def sweep_seeds(library, name, num_warmup, num_draws, seeds):
     """Chains started from ``seeds`` different keys in one process (the
     program compiled once): per chain the divergences, min ESS per draw,
-    steps per draw and adapted step size of a second run of ``num_draws``
-    from the adapted state. Single chains of the HMM vary far more than the
+    steps per draw, time per leapfrog step, min ESS per second (compile time
+    subtracted) and adapted step size of a second run of ``num_draws`` from
+    the adapted state. Single chains of the HMM vary far more than the
     two samplers differ, so compare these distributions, not a few pairs."""
     ppl, dist, infer, _ = _library(library)
     model, args = models(ppl, dist)[name], DATA[name]()
@@ -280,12 +281,22 @@ def sweep_seeds(library, name, num_warmup, num_draws, seeds):
         mcmc.run(jax.random.PRNGKey(seed), *args)
         step_size, _ = _warmup_state(mcmc.last_state)
         mcmc.post_warmup_state = mcmc.last_state
-        mcmc.run(jax.random.PRNGKey(seed + 1000), *args, extra_fields=("num_steps",))
+        sampled = TIMER.time(
+            lambda: jax.block_until_ready(
+                mcmc.run(
+                    jax.random.PRNGKey(seed + 1000), *args, extra_fields=("num_steps",)
+                )
+                or mcmc.get_samples()
+            )
+        )
+        seconds = sampled.wall_s - sampled.compile_s
         fields = mcmc.get_extra_fields()
+        ess = _min_ess(mcmc.get_samples(), list(mcmc.last_state.z))
         rows.append({
             "divergences": int(np.sum(fields["diverging"])),
-            "min_ess_per_draw": _min_ess(mcmc.get_samples(), list(mcmc.last_state.z))
-            / num_draws,
+            "min_ess_per_draw": ess / num_draws,
+            "min_ess_per_s": ess / seconds,
+            "leapfrog_ms": 1e3 * seconds / int(np.sum(fields["num_steps"])),
             "steps_per_draw": float(np.mean(fields["num_steps"])),
             "step_size": step_size,
         })
@@ -294,7 +305,11 @@ def sweep_seeds(library, name, num_warmup, num_draws, seeds):
 
 def summarise_sweep(name, sweeps):
     lines = [f"{name}: {len(sweeps['core_ppl'])} chains per library, one seed each"]
-    for key in ("divergences", "min_ess_per_draw", "steps_per_draw", "step_size"):
+    keys = (
+        "divergences", "min_ess_per_draw", "steps_per_draw", "leapfrog_ms",
+        "min_ess_per_s", "step_size",
+    )
+    for key in keys:
         parts = []
         for lib in LIBRARIES:
             values = np.array([row[key] for row in sweeps[lib]], float)
@@ -303,6 +318,9 @@ def summarise_sweep(name, sweeps):
                 f"{lib} median {median:.4g} [{q1:.4g}, {q3:.4g}] mean "
                 f"{values.mean():.4g}"
             )
+        medians = [np.median([row[key] for row in sweeps[lib]]) for lib in LIBRARIES]
+        if key != "divergences" and medians[1] > 0:
+            parts.append(f"ratio of medians {medians[0] / medians[1]:.2f}")
         lines.append(f"  {key:>17}: " + "; ".join(parts))
     zero = [sum(row["divergences"] == 0 for row in sweeps[lib]) for lib in LIBRARIES]
     lines.append(f"  chains without divergences: ours {zero[0]}, numpyro {zero[1]}")
