@@ -31,6 +31,7 @@ model's data rows over devices in the same way, for any chain method.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -99,6 +100,9 @@ class RunConfig(NamedTuple):
     model_static : StaticArgs or None
         Non-array model arguments (see ``core_ppl.infer.util.split_model_args``).
     num_warmup, num_samples, thinning : int
+    postprocess_fn : callable or None
+        The user's ``z -> samples`` map (``MCMC(postprocess_fn=...)``); None
+        for the kernel's own.
     """
 
     kernel: MCMCKernel
@@ -106,6 +110,7 @@ class RunConfig(NamedTuple):
     num_warmup: int
     num_samples: int
     thinning: int
+    postprocess_fn: Callable | None = None
 
 
 class _ChainInputs(NamedTuple):
@@ -297,7 +302,9 @@ def _draw_buffers(config, position):
 
 def _postprocess(config, target, unravel, positions):
     params = jax.vmap(jax.vmap(unravel))(positions)
-    postprocess = config.kernel.postprocess_fn(target.model_args, target.model_kwargs)
+    postprocess = config.postprocess_fn or config.kernel.postprocess_fn(
+        target.model_args, target.model_kwargs
+    )
     return jax.vmap(jax.vmap(postprocess))(params)
 
 
@@ -474,6 +481,17 @@ class MCMC:
         devices.
     progress_bar : bool, default=True
         Show a tqdm bar fed from inside the compiled loop.
+    jit_model_args : bool, default=False
+        NumPyro's switch to compile the run as a function of the model's
+        array arguments, so that new data of the same shapes reuse it. Our
+        runs always do (array arguments are traced, the others static), so
+        both values behave the same; it is accepted for NumPyro code.
+    postprocess_fn : callable, optional
+        ``z -> samples``: maps one draw's unconstrained values (a dict by
+        site) to what ``get_samples`` returns, instead of the sampler's own
+        map (constrained values and deterministic sites). It runs inside the
+        compiled program, so it must be traceable by JAX; it is part of the
+        program's cache key, so pass the same function object to reuse it.
 
     Attributes
     ----------
@@ -501,6 +519,8 @@ class MCMC:
         chain_method="vectorized",
         progress_bar=True,
         data_devices=None,
+        jit_model_args=False,
+        postprocess_fn=None,
     ):
         if not isinstance(sampler, MCMCKernel):
             raise TypeError(
@@ -523,6 +543,17 @@ class MCMC:
         self.chain_method = chain_method
         self.data_devices = sharding.check_num_devices("data_devices", data_devices)
         self.progress_bar = bool(progress_bar)
+        if not isinstance(jit_model_args, bool):
+            raise TypeError(
+                f"jit_model_args must be a bool, got {type(jit_model_args).__name__}"
+            )
+        self.jit_model_args = jit_model_args
+        if postprocess_fn is not None and not callable(postprocess_fn):
+            raise TypeError(
+                "postprocess_fn must be a callable z -> samples, got "
+                f"{type(postprocess_fn).__name__}"
+            )
+        self.postprocess_fn = postprocess_fn
         self.post_warmup_state = None
         self._last_state = None
         self._samples = None
@@ -609,6 +640,7 @@ class MCMC:
             num_warmup=0 if state is not None else self.num_warmup,
             num_samples=self.num_samples,
             thinning=self.thinning,
+            postprocess_fn=self.postprocess_fn,
         )
         chains = _ChainInputs(_chain_keys(rng_key, num_chains), position, kernel_state)
         dtype = jax.dtypes.canonicalize_dtype(np.float64)
