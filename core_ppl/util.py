@@ -97,8 +97,9 @@ def set_rng_seed(rng_seed: int) -> None:
 
 
 def set_host_device_count(n: int) -> None:
-    """Let XLA present the CPU as ``n`` devices, so that ``jax.pmap`` and
-    ``MCMC(..., chain_method="parallel")`` run ``n`` chains side by side.
+    """Let XLA present the CPU as ``n`` devices, so that
+    ``MCMC(..., chain_method="parallel")`` runs ``n`` chains side by side and
+    ``data_devices`` can split the rows over them.
 
     By default XLA shows all CPU cores as one device. This sets the XLA flag
     ``--xla_force_host_platform_device_count=n`` in ``os.environ["XLA_FLAGS"]``

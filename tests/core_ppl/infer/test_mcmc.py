@@ -151,8 +151,9 @@ def test_sequential_is_valid_reproducible_and_reuses_one_program():
 
 
 @pytest.mark.slow
-def test_parallel_pmap_is_valid_and_reproducible():
-    """One chain per device through pmap (one device here, so one chain)."""
+def test_parallel_chains_are_valid_and_reproducible():
+    """One chain per device through the sharding API (one device here, so
+    one chain)."""
     draws = []
     for _ in range(2):
         mcmc = _mcmc(num_chains=1, chain_method="parallel")
