@@ -41,6 +41,7 @@ from core_ppl.distributions.distribution import (
     ExpandedDistribution,
     Independent,
 )
+from core_ppl.distributions.extra import Kumaraswamy
 from core_ppl.distributions.util import sum_rightmost
 
 __all__ = ["kl_divergence", "register_kl"]
@@ -232,6 +233,40 @@ def _kl_beta_beta(p, q):
         + (a_p - a_q) * digamma(a_p)
         + (b_p - b_q) * digamma(b_p)
         + (a_q - a_p + b_q - b_p) * digamma(a_p + b_p)
+    )
+
+
+# Terms of the series for E[log(1 - X)] under a Kumaraswamy summed exactly;
+# the rest, whose terms fall like Gamma(b) a^b m^-(1 + b), is added as its
+# integral, so that small b (a slowly converging series) stays accurate.
+_KUMARASWAMY_SERIES_TERMS = 1000
+
+
+@register_kl(Kumaraswamy, Beta)
+def _kl_kumaraswamy_beta(p, q):
+    # Nalisnick and Smyth (2017), "Stick-breaking variational autoencoders",
+    # appendix: E[log X] = (-euler_gamma - digamma(b) - 1/b) / a and
+    # E[log(1 - X)] = -b sum_m B(m/a, b) / (m + a b) under Kumaraswamy(a, b).
+    a, b = p.concentration1, p.concentration0
+    alpha, beta = q.concentration1, q.concentration0
+    euler_gamma = 0.5772156649015329
+    m = jnp.arange(1, _KUMARASWAMY_SERIES_TERMS + 1, dtype=jnp.result_type(a, float))
+    m = m.reshape(m.shape + (1,) * jnp.ndim(a + b))
+    series = jnp.sum(jnp.exp(betaln(m / a, b)) / (m + a * b), axis=0)
+    tail_start = _KUMARASWAMY_SERIES_TERMS + 0.5
+    series = series + jnp.exp(gammaln(b) + b * jnp.log(a / tail_start)) / b
+    expected_log_x = (-euler_gamma - digamma(b) - 1.0 / b) / a
+    expected_log_1m_x = -b * series
+    # KL = E[log k(X)] - E[log beta(X)], with
+    # log k(x) = log(ab) + (a - 1) log x + (b - 1) log(1 - x^a) and
+    # E[log(1 - X^a)] = -1/b (X^a is Beta(1, b) distributed).
+    return (
+        jnp.log(a * b)
+        + (a - 1.0) * expected_log_x
+        - (b - 1.0) / b
+        + betaln(alpha, beta)
+        - (alpha - 1.0) * expected_log_x
+        - (beta - 1.0) * expected_log_1m_x
     )
 
 
