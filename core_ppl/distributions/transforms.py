@@ -628,34 +628,6 @@ class CorrCholeskyTransform(Transform):
         return tuple(shape[:-2]) + (k * (k - 1) // 2,)
 
 
-class CorrMatrixCholeskyTransform(Transform):
-    """Map a correlation matrix ``C`` to its Cholesky factor ``L``.
-
-    Both have ``K(K-1)/2`` free coordinates (the strictly lower triangles);
-    the log-Jacobian is with respect to those. For ``i > j``,
-    ``C_ij = L_ij L_jj + sum_{k<j} L_ik L_jk`` involves only ``L_ij`` and
-    entries before it (row by row), so the Jacobian of ``L -> L L^T`` is
-    triangular with diagonal ``dC_ij/dL_ij = L_jj``: ``log|det dC/dL| =
-    sum_j (K - j) log L_jj`` (1-based ``j``). This direction reports its
-    negative.
-    """
-
-    domain = constraints.corr_matrix
-    codomain = constraints.corr_cholesky
-
-    def __call__(self, x):
-        return jnp.linalg.cholesky(x)
-
-    def _inverse(self, y):
-        return y @ jnp.swapaxes(y, -2, -1)
-
-    def log_abs_det_jacobian(self, x, y):
-        k = jnp.shape(y)[-1]
-        log_diag = jnp.log(jnp.diagonal(y, axis1=-2, axis2=-1))
-        powers = jnp.arange(k - 1, -1, -1, dtype=log_diag.dtype)
-        return -jnp.sum(powers * log_diag, axis=-1)
-
-
 class PositiveDefiniteTransform(Transform):
     """Map ``R^(K(K+1)/2)`` onto positive definite matrices as ``L L^T``.
 
@@ -853,6 +825,28 @@ class CholeskyTransform(Transform):
         log_diag = jnp.log(jnp.diagonal(y, axis1=-2, axis2=-1))
         powers = jnp.arange(k, 0, -1, dtype=log_diag.dtype)
         return -(k * math.log(2.0) + jnp.sum(powers * log_diag, axis=-1))
+
+
+class CorrMatrixCholeskyTransform(CholeskyTransform):
+    """Map a correlation matrix ``C`` to its Cholesky factor ``L``.
+
+    Both have ``K(K-1)/2`` free coordinates (the strictly lower triangles);
+    the log-Jacobian is with respect to those. For ``i > j``,
+    ``C_ij = L_ij L_jj + sum_{k<j} L_ik L_jk`` involves only ``L_ij`` and
+    entries before it (row by row), so the Jacobian of ``L -> L L^T`` is
+    triangular with diagonal ``dC_ij/dL_ij = L_jj``: ``log|det dC/dL| =
+    sum_j (K - j) log L_jj`` (1-based ``j``). This direction reports its
+    negative.
+    """
+
+    domain = constraints.corr_matrix
+    codomain = constraints.corr_cholesky
+
+    def log_abs_det_jacobian(self, x, y):
+        k = jnp.shape(y)[-1]
+        log_diag = jnp.log(jnp.diagonal(y, axis1=-2, axis2=-1))
+        powers = jnp.arange(k - 1, -1, -1, dtype=log_diag.dtype)
+        return -jnp.sum(powers * log_diag, axis=-1)
 
 
 class SimplexToOrderedTransform(Transform):
