@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from core_ppl.jit import model_scope
 from core_ppl.runtime import Messenger, apply_stack, handler_stack
 
 __all__ = [
@@ -81,7 +82,10 @@ class trace(Messenger):
 
     def get_trace(self, *args, **kwargs):
         """Run the wrapped model and return its trace."""
-        self(*args, **kwargs)
+        # The scope marks the model's own loops for core_ppl.jit's choice of
+        # compile options; it changes nothing else.
+        with model_scope():
+            self(*args, **kwargs)
         return self.trace
 
 

@@ -16,6 +16,23 @@ to 640 rows) on the small side. ``benchmarks/first_fit.py`` and
 ``benchmarks/small_models.py`` measure both choices; the README records the
 figures.
 
+Programs that run a model whose log density loops (``lax.scan`` loops of
+at least ``MODEL_LOOP_STEPS`` steps in all, forward and backward: a hidden
+Markov model's forward algorithm, a state-space model) are different: the
+model's loop body runs hundreds of times per gradient, and it is what the
+run costs. They compile with XLA's own emitters and optimisation level,
+which make faster loop bodies, and with copy insertion using region
+analysis: without it XLA copies loop-carried values in every iteration, a
+good part of a loop over a few numbers per step. On the benchmark HMM
+(``benchmarks/paper_table.py``, a 500-step scan) a NUTS leapfrog step then
+costs 0.93x of what it costs with the options above (one process, 9
+alternating runs), level with NumPyro's, and compiles as fast. Region
+analysis makes our NUTS leaf loop about 1 microsecond slower (its
+per-level U-turn buffers are then updated in place), so programs without
+such a loop keep the defaults above. A model's code runs under
+:func:`model_scope` (``core_ppl.handlers.trace`` does it), which is how its
+loops are told apart from the samplers' own in the traced program.
+
 These are per-program compile options, so they are set on our programs
 only, never process-wide: importing core_ppl changes no JAX setting, and a
 user's own ``jax.jit`` compiles as before. They are used when JAX computes
@@ -41,10 +58,14 @@ from core_ppl import cache
 
 __all__ = [
     "CPU_COMPILER_OPTIONS",
+    "LOOP_PROGRAM_CPU_COMPILER_OPTIONS",
+    "MODEL_LOOP_STEPS",
     "SMALL_PROGRAM_BYTES",
     "SMALL_PROGRAM_CPU_COMPILER_OPTIONS",
     "compiler_options",
     "jit",
+    "model_loop_steps",
+    "model_scope",
 ]
 
 CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
@@ -53,6 +74,14 @@ SMALL_PROGRAM_CPU_COMPILER_OPTIONS = {
     "xla_backend_optimization_level": 2,
 }
 SMALL_PROGRAM_BYTES = 2**18
+LOOP_PROGRAM_CPU_COMPILER_OPTIONS = {
+    "xla_cpu_copy_insertion_use_region_analysis": True
+}
+# About 1 microsecond lost per NUTS leaf (region analysis) against ~10
+# nanoseconds saved per loop step (the HMM of benchmarks/paper_table.py):
+# break-even near a hundred steps each way.
+MODEL_LOOP_STEPS = 256
+_MODEL_SCOPE = "core_ppl_model"
 
 # Guards the first call of compiler_options and each _Jitted's tables (the
 # top-level jits, the compiled programs, the locks of programs compiling):
@@ -64,20 +93,47 @@ _STATIC_KWARGS = frozenset({"static_argnums", "static_argnames"})
 
 
 @functools.cache
-def compiler_options(small: bool = False) -> dict | None:
+def compiler_options(small: bool = False, loops: bool = False) -> dict | None:
     """The options core_ppl's programs compile with in this process, for
-    programs with ``small`` array arguments or not: the CPU options on a CPU
-    backend whose XLA accepts them, else None (XLA's defaults). Decided at
-    the first compile, once JAX has chosen a backend."""
+    programs with ``small`` array arguments or not, running a model that
+    ``loops`` or not: the CPU options on a CPU backend whose XLA accepts
+    them, else None (XLA's defaults). Decided at the first compile, once JAX
+    has chosen a backend."""
     if jax.default_backend() != "cpu":
         return None
-    options = SMALL_PROGRAM_CPU_COMPILER_OPTIONS if small else CPU_COMPILER_OPTIONS
+    if loops:  # XLA's own emitters and optimisation level, see the docstring
+        options = LOOP_PROGRAM_CPU_COMPILER_OPTIONS
+    elif small:
+        options = SMALL_PROGRAM_CPU_COMPILER_OPTIONS
+    else:
+        options = CPU_COMPILER_OPTIONS
     try:  # a trivial program: an XLA without an option refuses its name
-        jax.jit(lambda: 0, compiler_options=options).lower().compile()
+        jax.jit(lambda: 0).lower().compile(compiler_options=options)
     except (RuntimeError, TypeError):  # JaxRuntimeError; a jit without the argument
-        return None
+        return compiler_options(small) if loops else None
     return options
 
+
+def model_scope():
+    """A context in which a model's code runs, so that :func:`jit` can find
+    the model's loops in a traced program (see the module docstring)."""
+    return jax.named_scope(_MODEL_SCOPE)
+
+
+def model_loop_steps(jaxpr) -> int:
+    """Total length of the ``scan`` loops that a (closed) jaxpr runs inside
+    :func:`model_scope`, counting a loop's derivative (its transpose) too."""
+    steps = 0
+    for eqn in getattr(jaxpr, "jaxpr", jaxpr).eqns:
+        if eqn.primitive.name == "scan" and _MODEL_SCOPE in str(
+            eqn.source_info.name_stack
+        ):
+            steps += int(eqn.params["length"])
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    steps += model_loop_steps(sub)
+    return steps
 
 class _Jitted:
     """``jax.jit(fun, **jit_kwargs)`` compiled with :func:`compiler_options`
@@ -91,10 +147,12 @@ class _Jitted:
     backend has started). The size class depends on shapes and dtypes only,
     so arguments of the same shapes always reuse the same compiled program.
 
-    With the on-disk cache on, a top-level call instead runs an executable
-    of this object's own table, keyed by the call's signature (static
-    arguments, tree structure and types of the others) and compiled, or
-    loaded from the cache, by :func:`_load_or_compile` at its first call.
+    A top-level call runs an executable of this object's own table, keyed
+    by the call's signature (static arguments, tree structure and types of
+    the others). At its first call the program is traced, its model loops
+    counted (:func:`model_loop_steps`) to choose the options, and it is
+    compiled, or loaded from the on-disk cache when that is on, by
+    :func:`_load_or_compile`.
     """
 
     def __init__(self, fun: Callable, jit_kwargs: dict):
@@ -132,7 +190,7 @@ class _Jitted:
     def __call__(self, *args, **kwargs):
         small = self._size_class(jax.tree.leaves((args, kwargs)))
         jitted = self._jitted_for(small)
-        if small is None or self._static is None or not _is_cacheable_context():
+        if small is None or self._static is None or not _is_explicit_context():
             return jitted(*args, **kwargs)
         dynamic_args, dynamic_kwargs, static = _split(self._static, args, kwargs)
         try:
@@ -155,8 +213,11 @@ class _Jitted:
             with lock:
                 compiled = self._compiled.get(signature)
                 if compiled is None:
-                    lowered = jitted.lower(*args, **kwargs)
-                    compiled = _load_or_compile(lowered, compiler_options(small))
+                    traced = jitted.trace(*args, **kwargs)
+                    loops = model_loop_steps(traced.jaxpr) >= MODEL_LOOP_STEPS
+                    compiled = _load_or_compile(
+                        traced.lower(), compiler_options(small, loops)
+                    )
                     with _LOCK:
                         self._compiled[signature] = compiled
         finally:  # also when tracing fails: the next call tries again
@@ -181,14 +242,10 @@ class _Jitted:
 # --- the on-disk cache ---------------------------------------------------------------
 
 
-def _is_cacheable_context() -> bool:
-    """The cache is on, and no context asks ``jax.jit`` for something else:
-    eager execution (``jax.disable_jit``) or another default device."""
-    return (
-        not jax.config.jax_disable_jit
-        and jax.config.jax_default_device is None
-        and cache.cache_dir() is not None
-    )
+def _is_explicit_context() -> bool:
+    """No context asks ``jax.jit`` for something else: eager execution
+    (``jax.disable_jit``) or another default device."""
+    return not jax.config.jax_disable_jit and jax.config.jax_default_device is None
 
 
 def _static_arguments(fun, jit_kwargs):
@@ -255,13 +312,16 @@ def _has_host_callbacks(lowered, text) -> bool:
 
 
 def _load_or_compile(lowered, options):
-    """The executable of ``lowered``: loaded from the on-disk cache, or
-    compiled and stored there."""
+    """The executable of ``lowered`` compiled with ``options``: loaded from
+    the on-disk cache, or compiled and stored there (only compiled when the
+    cache is off)."""
     from jax.experimental import serialize_executable
 
+    if cache.cache_dir() is None:
+        return lowered.compile(compiler_options=options)
     text = lowered.as_text()
     if _has_host_callbacks(lowered, text):
-        return lowered.compile()
+        return lowered.compile(compiler_options=options)
     # The lowered text omits arguments the program does not use, but the
     # executable still takes them: their structure, shapes and dtypes belong
     # in the key too, or two calls differing only there would share it.
@@ -277,7 +337,7 @@ def _load_or_compile(lowered, options):
             )
         except Exception:  # noqa: BLE001 - written by another JAX: recompile it
             pass
-    compiled = lowered.compile()
+    compiled = lowered.compile(compiler_options=options)
     try:
         body, _, _ = serialize_executable.serialize(compiled)
     except Exception:  # noqa: BLE001 - not serialisable here (backend, constants)

@@ -70,6 +70,64 @@ def test_cpu_programs_compile_with_the_cpu_options_of_their_size():
     assert fn._cache_size() == 2
 
 
+def _scan_sum(x, length):
+    total, _ = jax.lax.scan(lambda c, _: (c * 0.9 + x, None), x, None, length=length)
+    return total
+
+
+def test_model_loop_steps_counts_the_scans_of_models_only():
+    def program(x):
+        with core_jit.model_scope():
+            inside = _scan_sum(x, 300)
+        # A loop of the program itself (a sampler's) is not the model's.
+        return jax.grad(lambda x: _scan_sum(x, 7) * inside)(x)
+
+    jaxpr = jax.jit(program).trace(1.0).jaxpr
+    # The model's scan runs forward, and again transposed for the gradient,
+    # where it is nested in the program's while loop of the gradient.
+    assert core_jit.model_loop_steps(jaxpr) == 300
+    unmarked = jax.jit(jax.grad(lambda x: _scan_sum(x, 300))).trace(1.0)
+    assert core_jit.model_loop_steps(unmarked.jaxpr) == 0
+
+    def marked(x):
+        with core_jit.model_scope():
+            return _scan_sum(x, 300)
+
+    traced = jax.jit(jax.grad(marked)).trace(1.0)
+    assert core_jit.model_loop_steps(traced.jaxpr) == 600
+
+
+def test_programs_running_a_looping_model_compile_with_the_loop_options(
+    monkeypatch,
+):
+    if jax.default_backend() != "cpu":
+        pytest.skip("the options apply to the CPU backend only")
+    assert (
+        core_jit.compiler_options(small=True, loops=True)
+        == core_jit.LOOP_PROGRAM_CPU_COMPILER_OPTIONS
+    )
+    chosen = []
+    original = core_jit.compiler_options
+
+    def spy(small=False, loops=False):
+        chosen.append(loops)
+        return original(small, loops)
+
+    monkeypatch.setattr(core_jit, "compiler_options", spy)
+
+    def run(x, length):
+        with core_jit.model_scope():
+            return _scan_sum(x, length)
+
+    fn = core_jit.jit(run, static_argnums=1)
+    expected = jax.jit(run, static_argnums=1)(jnp.ones(3), core_jit.MODEL_LOOP_STEPS)
+    np.testing.assert_allclose(
+        fn(jnp.ones(3), core_jit.MODEL_LOOP_STEPS), expected, rtol=1e-6
+    )
+    fn(jnp.ones(3), 5)  # a short loop keeps the options of its size
+    assert chosen[-2:] == [True, False]
+
+
 def test_an_option_this_xla_lacks_falls_back_to_its_defaults(monkeypatch):
     # A jaxlib that renames or drops an option must still compile our
     # programs, with XLA's defaults, instead of failing on every call.
