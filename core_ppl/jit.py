@@ -20,18 +20,18 @@ Programs that run a model whose log density loops (``lax.scan`` loops of
 at least ``MODEL_LOOP_STEPS`` steps in all, forward and backward: a hidden
 Markov model's forward algorithm, a state-space model) are different: the
 model's loop body runs hundreds of times per gradient, and it is what the
-run costs. They compile with XLA's own emitters and optimisation level,
-which make faster loop bodies, and with copy insertion using region
+run costs. They also compile with XLA's copy insertion using region
 analysis: without it XLA copies loop-carried values in every iteration, a
 good part of a loop over a few numbers per step. On the benchmark HMM
 (``benchmarks/paper_table.py``, a 500-step scan) a NUTS leapfrog step then
-costs 0.93x of what it costs with the options above (one process, 9
-alternating runs), level with NumPyro's, and compiles as fast. Region
-analysis makes our NUTS leaf loop about 1 microsecond slower (its
-per-level U-turn buffers are then updated in place), so programs without
-such a loop keep the defaults above. A model's code runs under
-:func:`model_scope` (``core_ppl.handlers.trace`` does it), which is how its
-loops are told apart from the samplers' own in the traced program.
+costs 0.93x of what it costs without (one process, 9 alternating runs),
+level with NumPyro's, and compiles as fast. (XLA's newer emitters on top
+gave another 2-3% on that model for a 20% longer compile.) Region analysis
+makes our NUTS leaf loop about 1 microsecond slower (its per-level U-turn
+buffers are then updated in place), so programs without such a loop do
+without it. A model's code runs under :func:`model_scope`
+(``core_ppl.handlers.trace`` does it), which is how its loops are told
+apart from the samplers' own in the traced program.
 
 These are per-program compile options, so they are set on our programs
 only, never process-wide: importing core_ppl changes no JAX setting, and a
@@ -101,12 +101,9 @@ def compiler_options(small: bool = False, loops: bool = False) -> dict | None:
     has chosen a backend."""
     if jax.default_backend() != "cpu":
         return None
-    if loops:  # XLA's own emitters and optimisation level, see the docstring
-        options = LOOP_PROGRAM_CPU_COMPILER_OPTIONS
-    elif small:
-        options = SMALL_PROGRAM_CPU_COMPILER_OPTIONS
-    else:
-        options = CPU_COMPILER_OPTIONS
+    options = SMALL_PROGRAM_CPU_COMPILER_OPTIONS if small else CPU_COMPILER_OPTIONS
+    if loops:
+        options = {**options, **LOOP_PROGRAM_CPU_COMPILER_OPTIONS}
     try:  # a trivial program: an XLA without an option refuses its name
         jax.jit(lambda: 0).lower().compile(compiler_options=options)
     except (RuntimeError, TypeError):  # JaxRuntimeError; a jit without the argument
@@ -201,10 +198,10 @@ class _Jitted:
         if signature is None:  # also arrays on another device than the default
             return jitted(*args, **kwargs)
         if compiled is None:
-            compiled = self._compile_once(signature, jitted, small, args, kwargs)
+            compiled = self._compile_once(signature, small, args, kwargs)
         return compiled(*dynamic_args, **dynamic_kwargs)
 
-    def _compile_once(self, signature, jitted, small, args, kwargs):
+    def _compile_once(self, signature, small, args, kwargs):
         """The executable of ``signature``, made by one thread while others
         calling with the same signature wait for it."""
         with _LOCK:
@@ -213,7 +210,10 @@ class _Jitted:
             with lock:
                 compiled = self._compiled.get(signature)
                 if compiled is None:
-                    traced = jitted.trace(*args, **kwargs)
+                    # Traced and lowered without options, which are then
+                    # given in full to the compile (JAX would add a jit's
+                    # own options to those).
+                    traced = self._nested.trace(*args, **kwargs)
                     loops = model_loop_steps(traced.jaxpr) >= MODEL_LOOP_STEPS
                     compiled = _load_or_compile(
                         traced.lower(), compiler_options(small, loops)
