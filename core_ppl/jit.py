@@ -132,6 +132,7 @@ def model_loop_steps(jaxpr) -> int:
                     steps += model_loop_steps(sub)
     return steps
 
+
 class _Jitted:
     """``jax.jit(fun, **jit_kwargs)`` compiled with :func:`compiler_options`
     when called at the top level.
