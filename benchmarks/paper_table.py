@@ -215,20 +215,15 @@ def _warmup_state(state):
     return float(step), [round(float(v), 4) for v in diag]
 
 
-def sample_model(library, name, num_warmup, num_draws, seed):
-    """Fit (warmup + draws), then ``num_draws`` more from the adapted state."""
-    ppl, dist, infer, _ = _library(library)
-    model, args = models(ppl, dist)[name], DATA[name]()
-
-    def new_mcmc(warmup):
-        return infer.MCMC(
-            infer.NUTS(model),
-            num_warmup=warmup,
-            num_samples=num_draws,
-            progress_bar=False,
-        )
-
-    mcmc = new_mcmc(num_warmup)
+def _fit_and_resample(infer, model, args, num_warmup, num_draws, seed):
+    """Fit (warmup + draws), then ``num_draws`` more from the adapted state;
+    the figures of that second run, compile time subtracted."""
+    mcmc = infer.MCMC(
+        infer.NUTS(model),
+        num_warmup=num_warmup,
+        num_samples=num_draws,
+        progress_bar=False,
+    )
     fit = TIMER.time(
         lambda: jax.block_until_ready(
             mcmc.run(jax.random.PRNGKey(seed), *args) or mcmc.get_samples()
@@ -261,6 +256,19 @@ def sample_model(library, name, num_warmup, num_draws, seed):
     }
 
 
+def sample_model(library, name, num_warmup, num_draws, seed):
+    """One fit and resampling run of ``name`` with ``library``."""
+    ppl, dist, infer, _ = _library(library)
+    model, args = models(ppl, dist)[name], DATA[name]()
+    return _fit_and_resample(infer, model, args, num_warmup, num_draws, seed)
+
+
+SWEEP_FIGURES = (
+    "divergences", "min_ess_per_draw", "steps_per_draw", "leapfrog_ms",
+    "min_ess_per_s", "step_size",
+)
+
+
 def sweep_seeds(library, name, num_warmup, num_draws, seeds):
     """Chains started from ``seeds`` different keys in one process (the
     program compiled once): per chain the divergences, min ESS per draw,
@@ -272,44 +280,14 @@ def sweep_seeds(library, name, num_warmup, num_draws, seeds):
     model, args = models(ppl, dist)[name], DATA[name]()
     rows = []
     for seed in range(seeds):
-        mcmc = infer.MCMC(
-            infer.NUTS(model),
-            num_warmup=num_warmup,
-            num_samples=num_draws,
-            progress_bar=False,
-        )
-        mcmc.run(jax.random.PRNGKey(seed), *args)
-        step_size, _ = _warmup_state(mcmc.last_state)
-        mcmc.post_warmup_state = mcmc.last_state
-        sampled = TIMER.time(
-            lambda: jax.block_until_ready(
-                mcmc.run(
-                    jax.random.PRNGKey(seed + 1000), *args, extra_fields=("num_steps",)
-                )
-                or mcmc.get_samples()
-            )
-        )
-        seconds = sampled.wall_s - sampled.compile_s
-        fields = mcmc.get_extra_fields()
-        ess = _min_ess(mcmc.get_samples(), list(mcmc.last_state.z))
-        rows.append({
-            "divergences": int(np.sum(fields["diverging"])),
-            "min_ess_per_draw": ess / num_draws,
-            "min_ess_per_s": ess / seconds,
-            "leapfrog_ms": 1e3 * seconds / int(np.sum(fields["num_steps"])),
-            "steps_per_draw": float(np.mean(fields["num_steps"])),
-            "step_size": step_size,
-        })
+        figures = _fit_and_resample(infer, model, args, num_warmup, num_draws, seed)
+        rows.append({key: figures[key] for key in SWEEP_FIGURES})
     return rows
 
 
 def summarise_sweep(name, sweeps):
     lines = [f"{name}: {len(sweeps['core_ppl'])} chains per library, one seed each"]
-    keys = (
-        "divergences", "min_ess_per_draw", "steps_per_draw", "leapfrog_ms",
-        "min_ess_per_s", "step_size",
-    )
-    for key in keys:
+    for key in SWEEP_FIGURES:
         parts = []
         for lib in LIBRARIES:
             values = np.array([row[key] for row in sweeps[lib]], float)
