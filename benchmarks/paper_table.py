@@ -31,9 +31,9 @@ and step sizes: single HMM chains vary more than the samplers differ, so a
 few pairs cannot settle those figures. ``--sweep-pairs PAIRS`` repeats the
 sweep PAIRS times with other seeds, the libraries alternating, and prints
 per figure the ratio of the chains' means in each pair of sweeps, as the
-median over the pairs with their smallest and largest. ``--small-loop-threshold BYTES`` runs
-both libraries with XLA's small loops compiled as one function each
-(``core_ppl.util.set_small_loop_threshold``).
+median over the pairs with their smallest and largest.
+``--small-loop-threshold BYTES`` runs both libraries with XLA's small loops
+compiled as one function each (``core_ppl.util.set_small_loop_threshold``).
 
 Run it from a virtual environment holding numpyro (never a dependency)::
 
