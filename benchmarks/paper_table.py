@@ -28,9 +28,12 @@ alternating (less noisy on a shared machine). ``--sweep SEEDS`` runs that
 many single chains of HMM and SKIM per library (one fresh process each) and
 prints the quartiles of their divergences, min ESS per draw, steps per draw
 and step sizes: single HMM chains vary more than the samplers differ, so a
-few pairs cannot settle those figures. ``--small-loop-threshold BYTES`` runs
-both libraries with XLA's small loops compiled as one function each
-(``core_ppl.util.set_small_loop_threshold``).
+few pairs cannot settle those figures. ``--sweep-pairs PAIRS`` repeats the
+sweep PAIRS times with other seeds, the libraries alternating, and prints
+per figure the ratio of the chains' means in each pair of sweeps, as the
+median over the pairs with their smallest and largest.
+``--small-loop-threshold BYTES`` runs both libraries with XLA's small loops
+compiled as one function each (``core_ppl.util.set_small_loop_threshold``).
 
 Run it from a virtual environment holding numpyro (never a dependency)::
 
@@ -269,8 +272,9 @@ SWEEP_FIGURES = (
 )
 
 
-def sweep_seeds(library, name, num_warmup, num_draws, seeds):
-    """Chains started from ``seeds`` different keys in one process (the
+def sweep_seeds(library, name, num_warmup, num_draws, seeds, first_seed=0):
+    """Chains started from ``seeds`` different keys (``first_seed`` on) in one
+    process (the
     program compiled once): per chain the divergences, min ESS per draw,
     steps per draw, time per leapfrog step, min ESS per second (compile time
     subtracted) and adapted step size of a second run of ``num_draws`` from
@@ -279,7 +283,7 @@ def sweep_seeds(library, name, num_warmup, num_draws, seeds):
     ppl, dist, infer, _ = _library(library)
     model, args = models(ppl, dist)[name], DATA[name]()
     rows = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         figures = _fit_and_resample(infer, model, args, num_warmup, num_draws, seed)
         rows.append({key: figures[key] for key in SWEEP_FIGURES})
     return rows
@@ -302,6 +306,34 @@ def summarise_sweep(name, sweeps):
         lines.append(f"  {key:>17}: " + "; ".join(parts))
     zero = [sum(row["divergences"] == 0 for row in sweeps[lib]) for lib in LIBRARIES]
     lines.append(f"  chains without divergences: ours {zero[0]}, numpyro {zero[1]}")
+    return "\n".join(lines)
+
+
+def summarise_sweep_pairs(name, pairs):
+    """Per figure, ours / NumPyro's ratio of the chains' means in each pair
+    of sweeps: the median over the pairs [min, max]. Pooling a sweep's
+    chains first makes each pair's ratio far less noisy than one chain's."""
+    lines = [
+        f"{name}: {len(pairs)} pairs of sweeps, ratio of the chains' means per "
+        "pair, median [min, max]"
+    ]
+    for key in SWEEP_FIGURES:
+        means = {
+            lib: np.array([np.mean([row[key] for row in p[lib]]) for p in pairs])
+            for lib in LIBRARIES
+        }
+        if key == "divergences":
+            lines.append(
+                f"  {key:>17}: mean per chain, ours "
+                f"{np.round(means['core_ppl'], 2).tolist()}, numpyro "
+                f"{np.round(means['numpyro'], 2).tolist()}"
+            )
+            continue
+        ratio = means["core_ppl"] / means["numpyro"]
+        lines.append(
+            f"  {key:>17}: {np.median(ratio):.2f} [{ratio.min():.2f}, "
+            f"{ratio.max():.2f}]  (pairs: {np.round(ratio, 2).tolist()})"
+        )
     return "\n".join(lines)
 
 
@@ -441,9 +473,10 @@ def _in_fresh_process(library, name, opts, seed):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _sweep_in_fresh_process(library, name, opts):
+def _sweep_in_fresh_process(library, name, opts, first_seed=0):
     command = [
-        sys.executable, __file__, f"--only-sweep={library}:{name}:{opts.sweep}",
+        sys.executable, __file__,
+        f"--only-sweep={library}:{name}:{opts.sweep}:{first_seed}",
         f"--hmm={opts.hmm[0]},{opts.hmm[1]}", f"--skim={opts.skim[0]},{opts.skim[1]}",
     ]
     out = subprocess.run(command, capture_output=True, text=True)
@@ -533,6 +566,15 @@ def main():
         help="also run SEEDS single chains of HMM and SKIM per library, each "
         "library in one fresh process, and print the figures' quartiles",
     )
+    parser.add_argument(
+        "--sweep-pairs",
+        type=int,
+        default=1,
+        metavar="PAIRS",
+        help="with --sweep, run PAIRS sweeps per library (other seeds each, "
+        "the libraries alternating) and also print each figure's ratio of "
+        "the chains' means per pair",
+    )
     parser.add_argument("--only", help=argparse.SUPPRESS)  # LIBRARY:MODEL:SEED
     parser.add_argument("--only-sweep", help=argparse.SUPPRESS)  # LIB:MODEL:SEEDS
     opts = parser.parse_args()
@@ -547,9 +589,10 @@ def main():
         print(json.dumps(run_one(library, name, opts, int(seed))))
         return
     if opts.only_sweep:
-        library, name, seeds = opts.only_sweep.split(":")
+        library, name, seeds, first_seed = opts.only_sweep.split(":")
         budget = {"hmm": opts.hmm, "skim": opts.skim}[name]
-        print(json.dumps(sweep_seeds(library, name, *budget, int(seeds))))
+        rows = sweep_seeds(library, name, *budget, int(seeds), int(first_seed))
+        print(json.dumps(rows))
         return
     import numpyro
 
@@ -578,10 +621,20 @@ def main():
         if pairs:  # --pairs 0 with --in-process times in one process only
             print(summarise(name, pairs), flush=True)
         if opts.sweep and name != "covtype":
-            sweeps = {
-                lib: _sweep_in_fresh_process(lib, name, opts) for lib in LIBRARIES
+            sweep_pairs = []
+            for i in range(opts.sweep_pairs):
+                order = LIBRARIES if i % 2 == 0 else LIBRARIES[::-1]
+                sweep_pairs.append({
+                    lib: _sweep_in_fresh_process(lib, name, opts, i * opts.sweep)
+                    for lib in order
+                })
+            chains = {
+                lib: [row for pair in sweep_pairs for row in pair[lib]]
+                for lib in LIBRARIES
             }
-            print(summarise_sweep(name, sweeps), flush=True)
+            print(summarise_sweep(name, chains), flush=True)
+            if opts.sweep_pairs > 1:
+                print(summarise_sweep_pairs(name, sweep_pairs), flush=True)
         if opts.in_process:
             print(in_process(name, opts, opts.in_process), flush=True)
             if opts.gradient and name != "covtype":

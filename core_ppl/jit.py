@@ -240,7 +240,7 @@ class _Jitted:
         return own + sum(j._cache_size() for j in jitted.values())
 
 
-# --- the on-disk cache ---------------------------------------------------------------
+# --- explicit compiles: when, and which program a call selects -----------------------
 
 
 def _is_explicit_context() -> bool:
@@ -301,6 +301,9 @@ def _signature(static, dynamic):
             return None
     types = tuple(jax.typeof(leaf) for leaf in leaves)
     return static, treedef, types, bool(jax.config.jax_enable_x64)
+
+
+# --- the on-disk cache ---------------------------------------------------------------
 
 
 def _has_host_callbacks(lowered, text) -> bool:

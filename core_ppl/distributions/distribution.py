@@ -890,6 +890,9 @@ class TransformedDistribution(Distribution):
     -----
     ``mean`` and ``variance`` are not available in general and raise
     ``NotImplementedError``; subclasses with closed forms override them.
+    ``cdf`` and ``icdf`` are those of the base, for a scalar distribution
+    whose transforms are monotone (each defines ``sign``), e.g. an
+    ``AffineTransform`` with a negative scale flips the tail.
 
     Examples
     --------
@@ -993,3 +996,32 @@ class TransformedDistribution(Distribution):
         return log_prob + sum_rightmost(
             base_log_prob, jnp.ndim(base_log_prob) - batch_ndim
         )
+
+    def _monotone_sign(self, method):
+        # A scalar y = t(x) with t monotone has P(Y <= y) = P(X <= t^-1(y))
+        # where t increases and P(X >= t^-1(y)) where it decreases; other
+        # transforms have no such closed form.
+        if self.event_dim != 0:
+            raise NotImplementedError(
+                f"TransformedDistribution.{method} is defined for scalar "
+                f"distributions only; this one has event_shape {self.event_shape}"
+            )
+        sign = 1
+        for transform in self.transforms:
+            sign = sign * transform.sign
+        return sign
+
+    def cdf(self, value):
+        sign = self._monotone_sign("cdf")
+        x = value
+        for transform in reversed(self.transforms):
+            x = transform.inv(x)
+        below = self.base_dist.cdf(x)
+        return jnp.where(sign > 0, below, 1.0 - below)
+
+    def icdf(self, q):
+        sign = self._monotone_sign("icdf")
+        x = self.base_dist.icdf(jnp.where(sign > 0, q, 1.0 - q))
+        for transform in self.transforms:
+            x = transform(x)
+        return x

@@ -119,6 +119,61 @@ def test_expand_and_to_event():
     np.testing.assert_allclose(d.log_prob(y), expected, rtol=1e-10)
 
 
+# --- cdf and icdf of monotone transforms ---------------------------------------
+
+
+def test_cdf_and_icdf_of_an_increasing_transform_match_scipy():
+    d = _lognormal_as_transformed()
+    y = np.array([[0.2, 1.0, 7.5], [3.0, 0.05, 1.1]])
+    expected = st.lognorm.cdf(y, s=SCALE, scale=np.exp(LOC))
+    np.testing.assert_allclose(d.cdf(y), expected, rtol=1e-10)
+    q = np.array([0.05, 0.5, 0.9])
+    expected = st.lognorm.ppf(q, s=SCALE, scale=np.exp(LOC))
+    np.testing.assert_allclose(d.icdf(q), expected, rtol=1e-8)
+
+
+@pytest.mark.parametrize("scale", [-0.5, np.array([2.0, -1.0, -3.0])])
+def test_cdf_and_icdf_of_a_decreasing_transform_match_scipy(scale):
+    # y = 1 + scale * x with x ~ Gamma(2, 1): where scale < 0, P(Y <= y) is
+    # P(X >= (y - 1) / scale).
+    d = dist.TransformedDistribution(
+        dist.Gamma(2.0, 1.0).expand((3,)), T.AffineTransform(1.0, scale)
+    )
+    x = np.array([0.5, 1.7, 4.0])
+    y = 1.0 + scale * x
+    gamma = st.gamma(2.0)
+    expected = np.where(np.asarray(scale) > 0, gamma.cdf(x), gamma.sf(x))
+    np.testing.assert_allclose(d.cdf(y), expected, rtol=1e-10)
+    np.testing.assert_allclose(d.icdf(d.cdf(y)), y, rtol=1e-7)
+
+
+def test_cdf_of_composed_transforms_and_its_gradient():
+    # exp(-x) for x ~ Normal: decreasing, so P(Y <= y) = P(X >= -log y).
+    d = dist.TransformedDistribution(
+        dist.Normal(0.3, 1.4), [T.AffineTransform(0.0, -1.0), T.ExpTransform()]
+    )
+    np.testing.assert_allclose(
+        d.cdf(0.7), st.norm(0.3, 1.4).sf(-np.log(0.7)), rtol=1e-10
+    )
+    density = jax.grad(d.cdf)(0.7)
+    np.testing.assert_allclose(density, jnp.exp(d.log_prob(0.7)), rtol=1e-8)
+
+
+def test_cdf_needs_a_scalar_distribution_and_monotone_transforms():
+    vector = dist.TransformedDistribution(
+        dist.Normal(LOC, SCALE).to_event(1), T.ExpTransform()
+    )
+    with pytest.raises(NotImplementedError, match="event_shape"):
+        vector.cdf(np.ones(3))
+    with pytest.raises(NotImplementedError, match="event_shape"):
+        vector.icdf(0.5)
+    simplex = dist.TransformedDistribution(
+        dist.Normal(0.0, 1.0).expand((2,)), T.StickBreakingTransform()
+    )
+    with pytest.raises(NotImplementedError):
+        simplex.cdf(np.array([0.2, 0.3, 0.5]))
+
+
 def test_mean_and_variance_are_not_implemented():
     d = _lognormal_as_transformed()
     with pytest.raises(NotImplementedError):
