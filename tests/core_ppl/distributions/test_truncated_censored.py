@@ -183,6 +183,19 @@ def test_censored_log_prob_against_scipy():
     assert right.batch_shape == (4,) and right.support is base.support
 
 
+def test_censored_transformed_base_uses_its_cdf():
+    # exp of a Normal, right-censored: the survival function of a lognormal.
+    base = dist.TransformedDistribution(
+        dist.Normal(0.2, 0.7), dist.transforms.ExpTransform()
+    )
+    t = np.array([0.5, 1.5, 3.0])
+    censored = np.array([1, 0, 1])
+    ref = st.lognorm(0.7, scale=np.exp(0.2))
+    d = dist.RightCensoredDistribution(base, censored)
+    expected = np.where(censored, ref.logsf(t), ref.logpdf(t))
+    np.testing.assert_allclose(d.log_prob(t), expected, rtol=1e-9)
+
+
 def test_censored_gradient_and_extremes():
     # Left-censoring below all of an Exponential's mass: log F floors, stays finite.
     d = dist.LeftCensoredDistribution(dist.Exponential(1.0), True)
