@@ -273,13 +273,13 @@ SWEEP_FIGURES = (
 
 
 def sweep_seeds(library, name, num_warmup, num_draws, seeds, first_seed=0):
-    """Chains started from ``seeds`` different keys (``first_seed`` on) in one
-    process (the
-    program compiled once): per chain the divergences, min ESS per draw,
-    steps per draw, time per leapfrog step, min ESS per second (compile time
-    subtracted) and adapted step size of a second run of ``num_draws`` from
-    the adapted state. Single chains of the HMM vary far more than the
-    two samplers differ, so compare these distributions, not a few pairs."""
+    """Chains started from ``seeds`` different keys (``first_seed`` on) in
+    one process (the program compiled once): per chain the divergences, min
+    ESS per draw, steps per draw, time per leapfrog step, min ESS per second
+    (compile time subtracted) and adapted step size of a second run of
+    ``num_draws`` from the adapted state. Single chains of the HMM vary far
+    more than the two samplers differ, so compare these distributions, not
+    a few pairs."""
     ppl, dist, infer, _ = _library(library)
     model, args = models(ppl, dist)[name], DATA[name]()
     rows = []
